@@ -1,0 +1,251 @@
+"""Instruction tasks in four languages, NLU framed as generation ("this is a positive sentiment").
+
+`FAMILIES` is the registry: task family -> cluster, source and metric. Held-out families and held-out
+(family, language) pairs never appear in train or validation rows; the test split holds every task
+and marks each row `seen` or not, so evaluation reports zero-shot generalisation and the gap.
+"""
+
+from __future__ import annotations
+
+import random
+
+from harness.data.builtin import draw
+
+LANGUAGES = ("en", "fr", "de", "es")
+
+# family -> cluster, source (tasks from one source share its material), metric.
+FAMILIES = {
+    "sentiment": {"cluster": "classification", "source": "builtin:reviews", "metric": "exact_match"},
+    "topic": {"cluster": "classification", "source": "builtin:topics", "metric": "exact_match"},
+    "intent": {"cluster": "classification", "source": "builtin:utterances", "metric": "exact_match"},
+    "extractive_qa": {"cluster": "extraction", "source": "builtin:people", "metric": "exact_match"},
+    "count_words": {"cluster": "counting", "source": "builtin:vocabulary", "metric": "exact_match"},
+    "uppercase": {"cluster": "transformation", "source": "builtin:vocabulary", "metric": "rougeL"},
+    "reverse_words": {"cluster": "transformation", "source": "builtin:vocabulary", "metric": "rougeL"},
+    "sort_numbers": {"cluster": "sorting", "source": "builtin:numbers", "metric": "rougeL"},
+    "translate_word": {"cluster": "translation", "source": "builtin:vocabulary", "metric": "exact_match"},
+}
+HELD_OUT_FAMILIES = frozenset({"topic", "reverse_words"})
+HELD_OUT_PAIRS = frozenset({("sentiment", "es"), ("count_words", "de"), ("uppercase", "fr")})
+
+
+def is_held_out(family: str, language: str) -> bool:
+    return family in HELD_OUT_FAMILIES or (family, language) in HELD_OUT_PAIRS
+
+
+# en, fr, de, es
+VOCABULARY = [
+    ("cat", "chat", "Katze", "gato"), ("dog", "chien", "Hund", "perro"), ("house", "maison", "Haus", "casa"),
+    ("water", "eau", "Wasser", "agua"), ("bread", "pain", "Brot", "pan"), ("book", "livre", "Buch", "libro"),
+    ("sun", "soleil", "Sonne", "sol"), ("tree", "arbre", "Baum", "árbol"), ("car", "voiture", "Auto", "coche"),
+    ("friend", "ami", "Freund", "amigo"), ("apple", "pomme", "Apfel", "manzana"), ("school", "école", "Schule", "escuela"),
+    ("city", "ville", "Stadt", "ciudad"), ("moon", "lune", "Mond", "luna"), ("fish", "poisson", "Fisch", "pez"),
+    ("milk", "lait", "Milch", "leche"), ("flower", "fleur", "Blume", "flor"), ("door", "porte", "Tür", "puerta"),
+    ("bird", "oiseau", "Vogel", "pájaro"), ("rain", "pluie", "Regen", "lluvia"),
+]  # fmt: skip
+LANGUAGE_NAMES = {  # the target language named in each instruction language
+    "en": "English", "fr": "français", "de": "Deutsche", "es": "español",
+}  # fmt: skip
+
+INSTRUCTIONS = {
+    "sentiment": {
+        "en": ["What is the sentiment of this review?", "Classify the sentiment of the text.", "Is this review positive or negative?"],
+        "fr": ["Quel est le sentiment de cet avis ?", "Classe le sentiment du texte."],
+        "de": ["Welche Stimmung hat diese Bewertung?", "Bestimme die Stimmung des Textes."],
+        "es": ["¿Cuál es el sentimiento de esta reseña?", "Clasifica el sentimiento del texto."],
+    },
+    "topic": {
+        "en": ["What is the topic of this sentence?", "Name the topic of the text."],
+        "fr": ["Quel est le sujet de cette phrase ?", "Donne le sujet du texte."],
+        "de": ["Was ist das Thema dieses Satzes?", "Nenne das Thema des Textes."],
+        "es": ["¿Cuál es el tema de esta frase?", "Indica el tema del texto."],
+    },
+    "intent": {
+        "en": ["What does the user want?", "Classify the intent of this request."],
+        "fr": ["Que veut l'utilisateur ?", "Classe l'intention de cette demande."],
+        "de": ["Was möchte der Nutzer?", "Bestimme die Absicht dieser Anfrage."],
+        "es": ["¿Qué quiere el usuario?", "Clasifica la intención de esta petición."],
+    },
+    "extractive_qa": {
+        "en": ["Answer the question using the context.", "Read the text and answer."],
+        "fr": ["Réponds à la question à l'aide du contexte.", "Lis le texte et réponds."],
+        "de": ["Beantworte die Frage mit dem Kontext.", "Lies den Text und antworte."],
+        "es": ["Responde a la pregunta usando el contexto.", "Lee el texto y responde."],
+    },
+    "count_words": {
+        "en": ["How many words are in this sentence?", "Count the words."],
+        "fr": ["Combien de mots contient cette phrase ?", "Compte les mots."],
+        "de": ["Wie viele Wörter hat dieser Satz?", "Zähle die Wörter."],
+        "es": ["¿Cuántas palabras tiene esta frase?", "Cuenta las palabras."],
+    },
+    "uppercase": {
+        "en": ["Write these words in capital letters.", "Convert the text to uppercase."],
+        "fr": ["Écris ces mots en majuscules.", "Mets le texte en majuscules."],
+        "de": ["Schreibe diese Wörter in Großbuchstaben.", "Wandle den Text in Großbuchstaben um."],
+        "es": ["Escribe estas palabras en mayúsculas.", "Convierte el texto a mayúsculas."],
+    },
+    "reverse_words": {
+        "en": ["Reverse the order of the words.", "Write the words backwards, last word first."],
+        "fr": ["Inverse l'ordre des mots.", "Écris les mots à l'envers, le dernier en premier."],
+        "de": ["Kehre die Reihenfolge der Wörter um.", "Schreibe die Wörter rückwärts, das letzte zuerst."],
+        "es": ["Invierte el orden de las palabras.", "Escribe las palabras al revés, la última primero."],
+    },
+    "sort_numbers": {
+        "en": ["Sort these numbers from smallest to largest.", "Put the numbers in ascending order."],
+        "fr": ["Trie ces nombres du plus petit au plus grand.", "Range les nombres par ordre croissant."],
+        "de": ["Sortiere diese Zahlen von klein nach groß.", "Ordne die Zahlen aufsteigend."],
+        "es": ["Ordena estos números de menor a mayor.", "Pon los números en orden ascendente."],
+    },
+    "translate_word": {
+        "en": ["Translate into {target}:", "Give the {target} word for:"],
+        "fr": ["Traduis en {target} :", "Donne le mot en {target} pour :"],
+        "de": ["Übersetze ins {target}:", "Wie heißt auf {target}:"],
+        "es": ["Traduce al {target}:", "Da la palabra en {target} para:"],
+    },
+}  # fmt: skip
+
+SENTIMENT = {  # subjects, verb, positive, negative, answer template
+    "en": (["The film", "The food", "The hotel", "The service", "The book"], "was",
+           ["wonderful", "excellent", "great", "lovely"], ["terrible", "awful", "boring", "bad"], "this is a {} sentiment",
+           {"positive": "positive", "negative": "negative"}),
+    "fr": (["Le film", "Le repas", "L'hôtel", "Le service", "Le livre"], "était",
+           ["merveilleux", "excellent", "génial", "superbe"], ["horrible", "affreux", "ennuyeux", "mauvais"],
+           "c'est un sentiment {}", {"positive": "positif", "negative": "négatif"}),
+    "de": (["Der Film", "Das Essen", "Das Hotel", "Der Service", "Das Buch"], "war",
+           ["wunderbar", "ausgezeichnet", "toll", "herrlich"], ["schrecklich", "furchtbar", "langweilig", "schlecht"],
+           "das ist eine {} Stimmung", {"positive": "positive", "negative": "negative"}),
+    "es": (["La película", "La comida", "El hotel", "El servicio", "El libro"], "fue",
+           ["maravilloso", "excelente", "genial", "estupendo"], ["horrible", "terrible", "aburrido", "malo"],
+           "este es un sentimiento {}", {"positive": "positivo", "negative": "negativo"}),
+}  # fmt: skip
+TOPICS = {  # topic -> (answer word, sentences) per language
+    "en": ("the topic is {}", {"sports": ("sports", ["The team won the match.", "She runs every morning."]),
+                                "food": ("food", ["The soup is hot.", "We baked fresh bread."]),
+                                "weather": ("weather", ["It will rain tomorrow.", "The sky is sunny."]),
+                                "music": ("music", ["He plays the guitar.", "The concert was loud."])}),
+    "fr": ("le sujet est {}", {"sports": ("le sport", ["L'équipe a gagné le match.", "Elle court chaque matin."]),
+                                "food": ("la cuisine", ["La soupe est chaude.", "Nous avons cuit du pain."]),
+                                "weather": ("la météo", ["Il pleuvra demain.", "Le ciel est ensoleillé."]),
+                                "music": ("la musique", ["Il joue de la guitare.", "Le concert était fort."])}),
+    "de": ("das Thema ist {}", {"sports": ("Sport", ["Die Mannschaft hat gewonnen.", "Sie läuft jeden Morgen."]),
+                                 "food": ("Essen", ["Die Suppe ist heiß.", "Wir haben Brot gebacken."]),
+                                 "weather": ("Wetter", ["Morgen wird es regnen.", "Der Himmel ist sonnig."]),
+                                 "music": ("Musik", ["Er spielt Gitarre.", "Das Konzert war laut."])}),
+    "es": ("el tema es {}", {"sports": ("el deporte", ["El equipo ganó el partido.", "Ella corre cada mañana."]),
+                              "food": ("la comida", ["La sopa está caliente.", "Hicimos pan fresco."]),
+                              "weather": ("el tiempo", ["Mañana lloverá.", "El cielo está soleado."]),
+                              "music": ("la música", ["Él toca la guitarra.", "El concierto fue ruidoso."])}),
+}  # fmt: skip
+INTENTS = {  # intent -> (label, utterance template with {x})
+    "en": ("the intent is {}", {"booking": ("booking", "Book a table for {n} people."),
+                                 "weather": ("weather", "Will it rain in {c} tomorrow?"),
+                                 "alarm": ("alarm", "Wake me up at {n} o'clock."),
+                                 "music": ("music", "Play a song about {c}.")}),
+    "fr": ("l'intention est {}", {"booking": ("réservation", "Réserve une table pour {n} personnes."),
+                                   "weather": ("météo", "Va-t-il pleuvoir à {c} demain ?"),
+                                   "alarm": ("réveil", "Réveille-moi à {n} heures."),
+                                   "music": ("musique", "Joue une chanson sur {c}.")}),
+    "de": ("die Absicht ist {}", {"booking": ("Reservierung", "Reserviere einen Tisch für {n} Personen."),
+                                   "weather": ("Wetter", "Regnet es morgen in {c}?"),
+                                   "alarm": ("Wecker", "Weck mich um {n} Uhr."),
+                                   "music": ("Musik", "Spiel ein Lied über {c}.")}),
+    "es": ("la intención es {}", {"booking": ("reserva", "Reserva una mesa para {n} personas."),
+                                   "weather": ("tiempo", "¿Lloverá en {c} mañana?"),
+                                   "alarm": ("alarma", "Despiértame a las {n}."),
+                                   "music": ("música", "Pon una canción sobre {c}.")}),
+}  # fmt: skip
+CITIES = ["Berlin", "Rome", "Paris", "Madrid", "Oslo", "Lima", "Tokyo", "Cairo"]
+PEOPLE = ["Anna", "Tom", "Li", "Omar", "Sara", "Ivan", "Nora", "Paul"]
+QA = {
+    "en": ("{a} lives in {x}. {b} lives in {y}.", "Where does {q} live?"),
+    "fr": ("{a} habite à {x}. {b} habite à {y}.", "Où habite {q} ?"),
+    "de": ("{a} wohnt in {x}. {b} wohnt in {y}.", "Wo wohnt {q}?"),
+    "es": ("{a} vive en {x}. {b} vive en {y}.", "¿Dónde vive {q}?"),
+}
+
+
+def _words(rng, language, low, high):
+    column = LANGUAGES.index(language)
+    return [row[column] for row in rng.sample(VOCABULARY, rng.randint(low, high))]
+
+
+def _task(family: str, language: str, rng: random.Random) -> tuple[str, str, str]:
+    """(content key, input text, answer)."""
+    if family == "sentiment":
+        subjects, verb, positive, negative, answer, labels = SENTIMENT[language]
+        polarity = rng.choice(["positive", "negative"])
+        first, second = rng.sample(subjects, 2)
+        adjectives = rng.sample(positive if polarity == "positive" else negative, 2)
+        text = f"{first} {verb} {adjectives[0]}."
+        if rng.random() < 0.7:  # two clauses of one polarity widen the item space
+            text = f"{first} {verb} {adjectives[0]}, {second[0].lower()}{second[1:]} {verb} {adjectives[1]}."
+        return text, text, answer.format(labels[polarity])
+    if family == "topic":
+        answer, topics = TOPICS[language]
+        label, sentences = topics[rng.choice(sorted(topics))]
+        text = rng.choice(sentences)
+        return text, text, answer.format(label)
+    if family == "intent":
+        answer, intents = INTENTS[language]
+        label, template = intents[rng.choice(sorted(intents))]
+        text = template.format(n=rng.randint(2, 12), c=rng.choice(CITIES))
+        return text, text, answer.format(label)
+    if family == "extractive_qa":
+        context, question = QA[language]
+        a, b = rng.sample(PEOPLE, 2)
+        x, y = rng.sample(CITIES, 2)
+        asked, answer = rng.choice([(a, x), (b, y)])
+        text = context.format(a=a, b=b, x=x, y=y) + "\n" + question.format(q=asked)
+        return text, text, answer
+    if family == "count_words":
+        words = _words(rng, language, 2, 7)
+        return " ".join(words), " ".join(words), str(len(words))
+    if family == "uppercase":
+        words = _words(rng, language, 1, 3)
+        return " ".join(words), " ".join(words), " ".join(words).upper()
+    if family == "reverse_words":
+        words = _words(rng, language, 2, 4)
+        return " ".join(words), " ".join(words), " ".join(reversed(words))
+    if family == "sort_numbers":
+        numbers = rng.sample(range(1, 100), rng.randint(3, 5))
+        text = ", ".join(map(str, numbers))
+        return text, text, ", ".join(map(str, sorted(numbers)))
+    if family == "translate_word":
+        row = rng.choice(VOCABULARY)
+        source = "fr" if language == "en" else "en"
+        return row[0], row[LANGUAGES.index(source)], row[LANGUAGES.index(language)]
+    raise ValueError(f"unknown instruct family {family!r}")
+
+
+def _example(rng: random.Random, split: str, families: list[str], languages: list[str]):
+    family, language = rng.choice(families), rng.choice(languages)
+    held_out = is_held_out(family, language)
+    key, text, answer = _task(family, language, rng)
+    instruction = rng.choice(INSTRUCTIONS[family][language]).format(target=LANGUAGE_NAMES[language])
+    row = {
+        "prompt": [{"role": "user", "content": f"{instruction}\n{text}", "tool_calls": None}],
+        "completion": [{"role": "assistant", "content": answer, "tool_calls": None}],
+        "tools": None,
+        "meta": {"task": family, "language": language, "cluster": FAMILIES[family]["cluster"],
+                 "metric": FAMILIES[family]["metric"], "seen": not held_out},
+    }  # fmt: skip
+    return f"{family}:{language}:{key}", row
+
+
+def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None,
+             languages: list[str] | None = None) -> list[dict]:  # fmt: skip
+    families = families or sorted(FAMILIES)
+    languages = languages or list(LANGUAGES)
+    unknown = sorted(set(families) - set(FAMILIES)) + sorted(set(languages) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"unknown instruct families or languages: {unknown}")
+    # Families are drawn one at a time so each gets an equal share (a small family may give fewer rows).
+    # Held-out tasks exist only to be evaluated zero-shot: all of their items belong to the test split.
+    rows = []
+    for index, family in enumerate(families):
+        share = n // len(families) + (index < n % len(families))
+        rows += draw(lambda rng: _example(rng, split, [family], languages), split, share, seed,
+                     namespace="instruct", assign_split=lambda key, row: None if row["meta"]["seen"] else "test")
+    for index, row in enumerate(rows):
+        row["id"] = f"instruct-{split}-{index:06d}"
+    return rows

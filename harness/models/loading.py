@@ -1,0 +1,102 @@
+"""Model, tokenizer and LoRA adapter loading, with device-aware defaults.
+
+A model reference is `tiny` (the embedded default), a run folder (its `model/`), a local model folder
+(full weights or a LoRA adapter) or a hub id. The chat template always travels with the tokenizer:
+the model's own, a recipe override, or the bundled ChatML template for models that lack one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from harness.models.tiny import TEMPLATE_PATH, TinySpec, tiny_model_path
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(ValueError):
+    """A model reference that cannot be resolved or loaded."""
+
+
+def resolve_model(name: str, tiny: TinySpec | None = None, seed: int = 0) -> str:
+    """A loadable path or hub id for a model reference."""
+    if name == "tiny":
+        return str(tiny_model_path(tiny, seed))
+    path = Path(name).expanduser()
+    if (path / "model").is_dir() and (path / "recipe.resolved.yaml").exists():
+        return str(path / "model")  # a run folder
+    if path.is_dir():
+        if not any((path / f).exists() for f in ("config.json", "adapter_config.json")):
+            raise ModelError(f"{path}: no config.json or adapter_config.json: not a model folder")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(f"{name}: no such model folder")
+    return name  # a hub id
+
+
+def adapter_base(path: str) -> str | None:
+    """The base model of a LoRA adapter folder, None for a full model."""
+    config = Path(path) / "adapter_config.json"
+    if not config.exists():
+        return None
+    return json.loads(config.read_text())["base_model_name_or_path"]
+
+
+def bundled_chat_template() -> str:
+    return TEMPLATE_PATH.read_text()
+
+
+def load_tokenizer(path: str, chat_template: str | None = None, trust_remote_code: bool = False,
+                   revision: str | None = None):  # fmt: skip
+    from transformers import AutoTokenizer
+
+    tokenizer = _hub_call(AutoTokenizer.from_pretrained, path, trust_remote_code=trust_remote_code, revision=revision)
+    if chat_template == "harness" or (chat_template is None and not tokenizer.chat_template):
+        if chat_template is None:
+            log.info("%s has no chat template: using the bundled ChatML template", path)
+        tokenizer.chat_template = bundled_chat_template()
+    elif chat_template:
+        template_path = Path(chat_template)
+        if not template_path.exists():
+            raise ModelError(f"model.chat_template: {chat_template}: no such file")
+        tokenizer.chat_template = template_path.read_text()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def torch_dtype(dtype: str):
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_model(path: str, dtype: str = "auto", trust_remote_code: bool = False, revision: str | None = None,
+               attn_implementation: str | None = None, merge_adapter: bool = False):  # fmt: skip
+    """A causal LM; an adapter folder loads its base with the adapter on top (merged if asked)."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": torch_dtype(dtype), "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    base = adapter_base(path)
+    if base is None:
+        return _hub_call(AutoModelForCausalLM.from_pretrained, path, revision=revision, **kwargs)
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(_hub_call(AutoModelForCausalLM.from_pretrained, base, **kwargs), path)
+    return model.merge_and_unload() if merge_adapter else model
+
+
+def _hub_call(function, name: str, **kwargs):
+    try:
+        return function(name, **kwargs)
+    except OSError as error:
+        raise ModelError(f"model {name!r} could not be loaded: {error}. If it is a hub id and this machine is "
+                         "offline, download it elsewhere and give the local folder.") from None  # fmt: skip

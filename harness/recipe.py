@@ -1,0 +1,282 @@
+"""Recipes: one YAML file describes a whole run. Validated by pydantic; errors name the file and field.
+
+`train:` is not re-declared here: it holds any `trl.SFTConfig` field and is validated by building the
+real SFTConfig, so a field TRL renamed fails at `harness validate`, not an hour into a GPU job.
+`peft:` likewise holds any `peft.LoraConfig` field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.models.tiny import TinySpec
+
+Mode = Literal["instruct", "chat", "tools", "reasoning"]
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`), as users write it."""
+
+
+_SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|" r"^[-+]?[0-9][0-9_]*\.[0-9_]*$|^[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def safe_load(text: str):
+    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+class RecipeError(ValueError):
+    """A recipe problem, already phrased as `file: field.path: what is wrong`."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSettings(Strict):
+    name: str = Field("tiny", description="'tiny' (the embedded default), a hub id, a local folder or a run folder")
+    revision: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    chat_template: str | None = Field(
+        None, description="Path to a Jinja chat template, or 'harness' for the bundled ChatML one. Default: the "
+        "model's own, else the bundled one.")  # fmt: skip
+    trust_remote_code: bool = False
+    attn_implementation: str | None = None
+    tiny: TinySpec = Field(default_factory=TinySpec, description="Size of the embedded model (name: tiny only)")
+
+
+class SourceSettings(Strict):
+    """One data source. `samples` and `weight` are exclusive ways to size its share of the mixture:
+    `samples: N` takes N rows; `weight: w` takes w times the source's rows (0.5 = half, 2 = every row
+    twice), as in alignment-handbook's dataset_mixer. Neither: every row once."""
+
+    builtin: Mode | None = Field(None, description="A built-in generator")
+    path: str | None = Field(None, description="A local jsonl, json, parquet or csv file (relative to the recipe)")
+    hub: str | None = Field(None, description="A datasets hub id")
+    subset: str | None = Field(None, description="Hub config name")
+    split: str = "train"
+    samples: int | None = Field(None, ge=1)
+    weight: float | None = Field(None, gt=0)
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Target column -> column in the source, e.g. {messages: conversations}")
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of a built-in generator")
+
+    @model_validator(mode="after")
+    def _one_origin(self):
+        origins = [name for name in ("builtin", "path", "hub") if getattr(self, name)]
+        if len(origins) != 1:
+            raise ValueError(f"give exactly one of builtin, path, hub (got {origins or 'none'})")
+        if self.samples is not None and self.weight is not None:
+            raise ValueError("give samples or weight, not both")
+        if self.builtin and self.weight is not None:
+            raise ValueError("a built-in source is sized with samples, not weight")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"builtin:{self.builtin}" if self.builtin else (self.path or f"hub:{self.hub}")
+
+
+class DataSettings(Strict):
+    sources: list[SourceSettings] = Field(min_length=1)
+    eval_sources: list[SourceSettings] = Field(default_factory=list, description="Validation data for training")
+    on_error: Literal["skip", "abort"] = Field("skip", description="Malformed rows: skip and report, or abort")
+    shuffle: bool = True
+
+
+class GenerationSettings(Strict):
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    n: int = Field(1, ge=1, description="Samples per prompt (pass@1 is averaged; majority vote when n > 1)")
+    seed: int = 0
+    stop: list[str] = Field(default_factory=list)
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class SuiteSettings(Strict):
+    suite: str = Field(description="A registered suite, e.g. reasoning, tools, chat, instruct, gsm8k, bfcl, lm_eval")
+    name: str | None = Field(None, description="Name in reports (default: the suite)")
+    split: str = "test"
+    samples: int | None = Field(None, ge=1)
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalSettings(Strict):
+    backend: Literal["auto", "transformers", "vllm", "openai"] = "auto"
+    batch_size: int = Field(32, ge=1)
+    base_url: str | None = Field(None, description="openai backend: the server's /v1 URL")
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    suites: list[SuiteSettings] = Field(default_factory=list)
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="Passed to the backend (vLLM LLM kwargs)")
+
+
+class ReportSettings(Strict):
+    formats: list[Literal["md", "json", "csv", "html"]] = Field(default_factory=lambda: ["md", "json", "csv", "html"])
+    title: str | None = None
+
+
+class Recipe(Strict):
+    name: str
+    mode: Mode
+    seed: int = 0
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    data: DataSettings
+    peft: dict[str, Any] | None = Field(None, description="Any peft.LoraConfig field; absent: full fine-tuning")
+    train: dict[str, Any] = Field(default_factory=dict, description="Any trl.SFTConfig field")
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    # Where the recipe came from, so relative paths resolve against it.
+    source_path: Path | None = Field(None, exclude=True)
+
+    def resolve(self, path: str) -> Path:
+        base = self.source_path.parent if self.source_path else Path.cwd()
+        return (base / path).resolve() if not Path(path).is_absolute() else Path(path)
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """`train.learning_rate=1e-4` style overrides; values are parsed as YAML, list items by index."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"--set {override!r}: expected KEY.PATH=VALUE")
+        node: Any = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                node = node[_index(part, override)]
+            else:
+                node = node.setdefault(part, {})
+        leaf = safe_load(value)
+        if isinstance(node, list):
+            node[_index(parts[-1], override)] = leaf
+        else:
+            node[parts[-1]] = leaf
+    return raw
+
+
+def _index(part: str, override: str) -> int:
+    if not part.isdigit():
+        raise RecipeError(f"--set {override!r}: {part!r} indexes a list and must be a number")
+    return int(part)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    try:
+        raw = safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or [])
+    return parse_recipe(raw, source=path)
+
+
+def parse_recipe(raw: dict, source: Path | None = None) -> Recipe:
+    where = str(source) if source else "<recipe>"
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as error:
+        raise RecipeError("\n".join(f"{where}: {line}" for line in _describe(error, raw))) from None
+    recipe.source_path = source
+    return recipe
+
+
+def _describe(error: ValidationError, raw: dict) -> list[str]:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            model = _model_at(Recipe, item["loc"][:-1], raw)
+            hint = _did_you_mean(str(item["loc"][-1]), list(model.model_fields) if model else [])
+            lines.append(f"{location}: unknown field{hint}")
+        else:
+            lines.append(f"{location}: {item['msg']}")
+    return lines
+
+
+def _model_at(model: type[BaseModel], loc: tuple, raw: Any) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc`, to suggest its field names."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        for candidate in getattr(annotation, "__args__", (annotation,)):
+            inner = getattr(candidate, "__args__", (candidate,))
+            found = next((c for c in (candidate, *inner) if isinstance(c, type) and issubclass(c, BaseModel)), None)
+            if found:
+                model = found
+                break
+        else:
+            return None
+    return model
+
+
+def _did_you_mean(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
+
+def build_sft_config(recipe: Recipe, output_dir: str | Path, **defaults):
+    """The real trl.SFTConfig from `train:`, so TRL itself validates every field.
+
+    `defaults` (device- and mode-aware choices) apply only where the recipe is silent.
+    """
+    from trl import SFTConfig
+
+    where = f"{recipe.source_path or '<recipe>'}: train"
+    known = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+    unknown = [key for key in recipe.train if key not in known]
+    if unknown:
+        raise RecipeError("\n".join(
+            f"{where}.{key}: not a trl.SFTConfig field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
+    if "output_dir" in recipe.train:
+        raise RecipeError(f"{where}.output_dir: set by harness (the run folder); remove it")
+    kwargs = {**defaults, **recipe.train, "output_dir": str(output_dir), "seed": recipe.train.get("seed", recipe.seed)}
+    try:
+        return SFTConfig(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"{where}: trl.SFTConfig rejected it: {error}") from None
+
+
+def build_lora_config(recipe: Recipe):
+    from peft import LoraConfig
+
+    if recipe.peft is None:
+        return None
+    where = f"{recipe.source_path or '<recipe>'}: peft"
+    known = {f.name for f in dataclasses.fields(LoraConfig) if f.init}
+    unknown = [key for key in recipe.peft if key not in known]
+    if unknown:
+        raise RecipeError("\n".join(
+            f"{where}.{key}: not a peft.LoraConfig field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
+    try:
+        return LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.peft})
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"{where}: peft.LoraConfig rejected it: {error}") from None
+
+
+def recipe_json_schema() -> dict:
+    return Recipe.model_json_schema()

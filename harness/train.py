@@ -1,0 +1,98 @@
+"""Recipe -> SFTConfig -> SFTTrainer -> run folder.
+
+The run folder holds `recipe.resolved.yaml`, `environment.json`, `data/report.json` (what each source
+contributed, malformed rows, fingerprints), `train/` (checkpoints, `log_history.json`, `metrics.json`)
+and `model/` (the model or LoRA adapter with its tokenizer and chat template).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from harness.data.sources import build_mixture
+from harness.files import environment, write_json, write_text
+from harness.models.loading import adapter_base, load_model, load_tokenizer, resolve_model
+from harness.models.template_checks import check_template
+from harness.recipe import Recipe, build_lora_config, build_sft_config
+
+log = logging.getLogger(__name__)
+
+
+class TrainError(RuntimeError):
+    pass
+
+
+def training_defaults(recipe: Recipe) -> dict:
+    """Settings that work on this device and mode; each applies only where `train:` is silent."""
+    import torch
+
+    defaults: dict = {"report_to": "none", "logging_steps": 10, "save_strategy": "steps", "save_steps": 100,
+                      "save_total_limit": 2}  # fmt: skip
+    if recipe.mode == "instruct":
+        defaults["completion_only_loss"] = True
+    else:
+        defaults["assistant_only_loss"] = True
+    if not torch.cuda.is_available():
+        defaults.update(bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True)
+        device_note = "no GPU: bf16, fp16 and gradient_checkpointing off"
+    elif not torch.cuda.is_bf16_supported():
+        defaults.update(bf16=False, fp16=True)
+        device_note = "GPU without bf16: fp16 on"
+    else:
+        device_note = "GPU with bf16: TRL's defaults kept"
+    chosen = {key: value for key, value in defaults.items() if key not in recipe.train}
+    log.info("%s; defaults applied (the recipe's train: section overrides them): %s", device_note, chosen)
+    return defaults
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
+    from trl import SFTTrainer
+
+    run_dir = Path(run_dir)
+    train_dir, model_dir = run_dir / "train", run_dir / "model"
+    write_text(run_dir / "recipe.resolved.yaml", recipe.dump())
+    write_json(run_dir / "environment.json", environment())
+
+    model_path = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
+    settings = recipe.model
+    tokenizer = load_tokenizer(model_path, settings.chat_template, settings.trust_remote_code, settings.revision)
+    train_data, reports = build_mixture(recipe, recipe.data.sources)
+    eval_data = build_mixture(recipe, recipe.data.eval_sources)[0] if recipe.data.eval_sources else None
+    write_json(run_dir / "data" / "report.json", {
+        "train": [r.as_dict() for r in reports], "train_rows": len(train_data),
+        "train_fingerprint": train_data._fingerprint,
+        "eval_rows": len(eval_data) if eval_data is not None else 0,
+    })  # fmt: skip
+
+    template = check_template(tokenizer, train_data[0], recipe.mode)
+    if not template.ok:
+        raise TrainError("chat template check failed on the first training row:\n- " + "\n- ".join(template.problems))
+
+    sft_config = build_sft_config(recipe, train_dir, **training_defaults(recipe))
+    lora = build_lora_config(recipe)
+    # A LoRA adapter used as the base (an earlier run's output) is merged first, as a user would.
+    model = load_model(model_path, settings.dtype, settings.trust_remote_code, settings.revision,
+                       settings.attn_implementation, merge_adapter=True)  # fmt: skip
+    if adapter_base(model_path) and lora is not None:
+        log.info("%s is a LoRA adapter: merged into its base before the new adapter is trained", model_path)
+
+    trainer = SFTTrainer(model=model, args=sft_config, train_dataset=train_data, eval_dataset=eval_data,
+                         processing_class=tokenizer, peft_config=lora)  # fmt: skip
+    checkpoint = last_checkpoint(train_dir) if resume else None
+    if resume:
+        log.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    write_json(train_dir / "log_history.json", trainer.state.log_history)
+    write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step})
+    log.info("trained %d steps; model in %s", trainer.state.global_step, model_dir)
+    return model_dir
