@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -119,6 +120,172 @@ def train(recipe_path: str, output: str | None, resume: bool, overrides: tuple[s
     except (RecipeError, DataError, ModelError, TrainError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"model saved in {model_dir}")
+
+
+def _eval_settings(recipe, suites: tuple[str, ...], samples: int | None, backend: str | None, base_url: str | None):
+    from harness.recipe import SuiteSettings
+
+    settings = recipe.eval.model_copy(deep=True)
+    if suites:
+        settings.suites = [SuiteSettings(suite=name.split(":", 1)[0], path=name.split(":", 1)[1] if ":" in name else None)
+                           for name in suites]  # fmt: skip
+    if samples:
+        for suite in settings.suites:
+            suite.samples = samples
+    if backend:
+        settings.backend = backend
+    if base_url:
+        settings.base_url = base_url
+    return settings
+
+
+def _recipe_for(target: str, recipe_path: str | None, overrides: tuple[str, ...]):
+    run_recipe = Path(target) / "recipe.resolved.yaml"
+    if recipe_path:
+        return _load(recipe_path, overrides)
+    if run_recipe.exists():
+        return _load(str(run_recipe), overrides)
+    from harness.recipe import parse_recipe
+
+    return parse_recipe({"name": "eval", "mode": "chat", "data": {"sources": [{"builtin": "chat"}]}})
+
+
+suite_option = click.option("--suite", "suites", multiple=True, metavar="NAME[:PATH]",
+                            help="Suite to run instead of the recipe's (repeatable), e.g. reasoning, gsm8k:data/test.jsonl.")  # fmt: skip
+
+
+@main.command("eval")
+@click.argument("model")
+@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False), help="Recipe whose eval: section to use.")
+@suite_option
+@click.option("--samples", type=int, help="Items per suite.")
+@click.option("--backend", type=click.Choice(["auto", "transformers", "vllm", "openai"]))
+@click.option("--base-url", help="openai backend: the server's /v1 URL.")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder.")
+@set_option
+def eval_command(model, recipe_path, suites, samples, backend, base_url, output, overrides) -> None:
+    """Score MODEL (a run folder, a model or adapter folder, a hub id, or 'tiny') on evaluation suites."""
+    from harness.evaluate.runner import evaluate
+    from harness.evaluate.suites import SuiteError
+    from harness.models.loading import ModelError
+
+    recipe = _recipe_for(model, recipe_path, overrides)
+    settings = _eval_settings(recipe, suites, samples, backend, base_url)
+    if not settings.suites:
+        raise click.ClickException("no suites: give --suite or a recipe with eval.suites")
+    is_run = (Path(model) / "recipe.resolved.yaml").exists()
+    out = Path(output) if output else (Path(model) / "eval" / "tuned" if is_run else Path("runs") / "eval" / Path(model).name)
+    try:
+        summaries = evaluate(model, settings, out, recipe.seed, recipe.model,
+                             base_dir=recipe.source_path.parent if recipe.source_path else None)  # fmt: skip
+    except (ModelError, SuiteError, RecipeError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    for name, summary in summaries.items():
+        headline = {k: v for k, v in summary["metrics"].items() if isinstance(v, (int, float)) and v is not None}
+        click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in list(headline.items())[:6]))
+    click.echo(f"results in {out}")
+
+
+@main.command()
+@click.option("--suite", "suite_name", required=True, help="Suite whose references and rules to use.")
+@click.option("--predictions", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="jsonl with id and prediction per line.")  # fmt: skip
+@click.option("--path", "suite_path", help="The suite's data file or folder (gsm8k, bfcl).")
+@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False), help="Take the suite's settings from this recipe.")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder (default: next to the predictions).")
+def score(suite_name, predictions, suite_path, recipe_path, output) -> None:
+    """Score saved predictions against a suite's references, without any model."""
+    from harness.evaluate.scoring import score_predictions
+
+    recipe = _load(recipe_path, ()) if recipe_path else None
+    out = Path(output) if output else Path(predictions).with_suffix("")
+    try:
+        summary = score_predictions(suite_name, predictions, out, suite_path, recipe)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps({k: v for k, v in summary["metrics"].items() if not isinstance(v, dict)}, indent=2))
+    click.echo(f"{summary['n_missing']} item(s) had no prediction, {summary['n_unknown']} prediction(s) matched no item")
+    click.echo(f"results in {out}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Folder for the report (default: <first run>/report).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["md", "json", "csv", "html"]),
+              help="Formats to write (default: all, or the recipe's report.formats).")  # fmt: skip
+@click.option("--title", help="Report title.")
+def report(paths, output, formats, title) -> None:
+    """Build a leaderboard from run folders (or folders of eval summaries)."""
+    from harness.report import build_report, headline
+
+    first = Path(paths[0])
+    recipe_file = first / "recipe.resolved.yaml"
+    recipe = _load(str(recipe_file), ()) if recipe_file.exists() else None
+    formats = list(formats) or (recipe.report.formats if recipe else ["md", "json", "csv", "html"])
+    title = title or (recipe.report.title if recipe and recipe.report.title else None) or (
+        f"harness: {recipe.name}" if recipe and len(paths) == 1 else "harness leaderboard")
+    out = Path(output) if output else first / "report"
+    try:
+        written = build_report(list(paths), out, formats, title)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    if "json" in written:
+        for line in headline(written["json"]):
+            click.echo(line)
+    for fmt, path in written.items():
+        click.echo(f"{fmt}: {path}")
+
+
+@main.command("run")
+@click.argument("recipe_path", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default: runs/<recipe name>).")
+@click.option("--force", multiple=True, type=click.Choice(["train", "eval_base", "eval_tuned", "report"]),
+              help="Redo a finished step (repeatable).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Print the resolved recipe and the plan; run nothing.")
+@set_option
+def run_command(recipe_path, output, force, dry_run, overrides) -> None:
+    """Train, evaluate the base and the tuned model, and write the report: the whole job."""
+    from harness.report import headline
+    from harness.run import RunError, run
+
+    recipe = _load(recipe_path, overrides)
+    run_dir = Path(output) if output else _default_run_dir(recipe)
+    started = time.perf_counter()
+    try:
+        state = run(recipe, Path(recipe_path), run_dir, force=force, dry_run=dry_run, echo=click.echo)
+    except RunError as error:
+        raise click.ClickException(str(error)) from None
+    if dry_run:
+        return
+    click.secho(f"\nDone in {time.perf_counter() - started:.0f} s: " + ", ".join(
+        f"{name} {step.get('seconds', 0):.0f} s" for name, step in state.items()), bold=True)  # fmt: skip
+    board = run_dir / "report" / "report.json"
+    if board.exists():
+        for line in headline(board):
+            click.echo(line)
+    for name in ("report.md", "report.html", "report.json", "report.csv"):
+        if (run_dir / "report" / name).exists():
+            click.echo(f"  {run_dir / 'report' / name}")
+    click.echo(f"  model: {run_dir / 'model'}")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told otherwise).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--batch-size", default=8, show_default=True, type=int)
+def serve(model: str, host: str, port: int, batch_size: int) -> None:
+    """Serve MODEL over an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
+    from harness.evaluate.backends.transformers import TransformersBackend
+    from harness.models.loading import resolve_model
+    from harness.serve import make_server
+
+    server = make_server(TransformersBackend(resolve_model(model), batch_size=batch_size), model, host, port)
+    click.echo(f"serving {model} on http://{host}:{server.server_address[1]}/v1", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -114,6 +114,13 @@ class SuiteSettings(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class DuringTraining(Strict):
+    """Evaluate a small slice of the suites while training, so reports show accuracy against steps."""
+
+    every_steps: int = Field(ge=1)
+    samples: int = Field(20, ge=1, description="Items per suite at each evaluation")
+
+
 class EvalSettings(Strict):
     backend: Literal["auto", "transformers", "vllm", "openai"] = "auto"
     batch_size: int = Field(32, ge=1)
@@ -121,6 +128,7 @@ class EvalSettings(Strict):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     suites: list[SuiteSettings] = Field(default_factory=list)
     backend_options: dict[str, Any] = Field(default_factory=dict, description="Passed to the backend (vLLM LLM kwargs)")
+    during_training: DuringTraining | None = None
 
 
 class ReportSettings(Strict):

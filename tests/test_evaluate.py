@@ -1,0 +1,190 @@
+"""The evaluator end to end on the real tiny model: backends agree, records and summaries, resume, failures."""
+
+import json
+import socket
+import threading
+
+import pytest
+
+from conftest import SHARED_DATA
+from harness.evaluate.backends import Request
+from harness.evaluate.backends.transformers import TransformersBackend
+from harness.evaluate.runner import evaluate, render_prompt
+from harness.evaluate.suites import build_suite
+from harness.files import read_json
+from harness.recipe import EvalSettings, GenerationSettings, SuiteSettings
+
+GREEDY = GenerationSettings(max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    """A tiny reasoning model after a short fine-tune: peaked logits make greedy comparisons meaningful."""
+    from harness.recipe import parse_recipe
+    from harness.train import train
+
+    recipe = parse_recipe({"name": "eval-fixture", "mode": "reasoning",
+                           "data": {"sources": [{"builtin": "reasoning", "samples": 320}]},
+                           "train": {"max_steps": 40, "per_device_train_batch_size": 8, "learning_rate": 3e-3,
+                                     "disable_tqdm": True, "save_strategy": "no"}})  # fmt: skip
+    return str(train(recipe, tmp_path_factory.mktemp("run") / "run"))
+
+
+@pytest.fixture(scope="module")
+def backend(trained_model):
+    return TransformersBackend(trained_model, batch_size=8)
+
+
+def requests_for(backend, suite="reasoning", samples=12):
+    items = build_suite(SuiteSettings(suite=suite, samples=samples)).items
+    return [Request(render_prompt(backend.tokenizer, item, {}), item.messages, item.tools) for item in items]
+
+
+def test_batched_left_padded_generation_equals_one_at_a_time(backend):
+    requests = requests_for(backend, "chat", 10)
+    batched = [g[0].text for g in backend.generate(requests, GREEDY)]
+    single = [backend.generate([r], GREEDY)[0][0].text for r in requests]
+    assert batched == single
+    assert any(batched)
+
+
+def test_stop_strings_cut_the_output_and_count_as_stop(backend):
+    requests = requests_for(backend, samples=4)
+    full = backend.generate(requests, GREEDY)
+    cut = backend.generate(requests, GenerationSettings(max_new_tokens=24, stop=["\n"]))
+    for whole, short in zip(full, cut):
+        assert "\n" not in short[0].text and whole[0].text.startswith(short[0].text)
+        if "\n" in whole[0].text:
+            assert short[0].finish_reason == "stop"
+
+
+def test_sampling_gives_n_outputs_and_is_seeded(backend):
+    settings = GenerationSettings(max_new_tokens=12, temperature=1.0, n=3, seed=5)
+    first = backend.generate(requests_for(backend, samples=2), settings)
+    assert [len(g) for g in first] == [3, 3]
+    assert [[o.text for o in g] for g in first] == [[o.text for o in g] for g in backend.generate(requests_for(backend, samples=2), settings)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(backend):
+    from harness.serve import make_server
+
+    httpd = make_server(backend, "tiny-test", "127.0.0.1", free_port())
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+def test_openai_backend_over_a_real_server_equals_transformers(backend, server):
+    from harness.evaluate.backends.openai import OpenAIBackend
+
+    requests = requests_for(backend, "chat", 8)
+    direct = [g[0].text for g in backend.generate(requests, GREEDY)]
+    remote = [g[0].text for g in OpenAIBackend(server, "tiny-test", concurrency=4).generate(requests, GREEDY)]
+    assert remote == direct
+
+
+def test_openai_chat_endpoint_returns_tool_calls_as_tool_call_text(backend, server):
+    from harness.evaluate.backends.openai import OpenAIBackend
+
+    requests = requests_for(backend, "tools", 6)
+    chat = OpenAIBackend(server, "tiny-test", chat=True).generate(requests, GenerationSettings(max_new_tokens=40))
+    assert all(len(g) == 1 and g[0].finish_reason in ("stop", "length") for g in chat)
+
+
+def test_openai_backend_reports_an_unreachable_server_per_sample(backend):
+    from harness.evaluate.backends.openai import OpenAIBackend
+
+    out = OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "x", max_retries=0).generate(requests_for(backend, samples=2), GREEDY)
+    assert [g[0].finish_reason for g in out] == ["error", "error"] and "127.0.0.1" in out[0][0].error
+
+
+def test_api_key_comes_from_the_environment_and_never_reaches_the_run_folder(backend, server, tmp_path, monkeypatch, trained_model):
+    monkeypatch.setenv("HARNESS_TEST_KEY", "sk-secret-123")
+    settings = EvalSettings(backend="openai", base_url=server, backend_options={"api_key_env": "HARNESS_TEST_KEY"},
+                            generation=GREEDY, suites=[SuiteSettings(suite="chat", samples=3)])  # fmt: skip
+    evaluate(trained_model, settings, tmp_path)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert "sk-secret-123" not in path.read_text()
+
+
+def test_eval_writes_records_and_summary_and_resumes_to_the_same_summary(trained_model, tmp_path):
+    settings = EvalSettings(backend="transformers", generation=GenerationSettings(max_new_tokens=64),
+                            suites=[SuiteSettings(suite="reasoning", samples=20), SuiteSettings(suite="tools", samples=10)])  # fmt: skip
+    evaluate(trained_model, settings, tmp_path / "a")
+    summary = (tmp_path / "a" / "reasoning" / "summary.json").read_text()
+    data = json.loads(summary)
+    assert data["n_items"] == 20 and data["backend"] == "transformers" and data["chat_template_sha256"]
+    assert {"accuracy", "strict_accuracy", "flexible_accuracy", "no_parse_rate", "truncation_rate"} <= set(data["metrics"])
+    records = [json.loads(line) for line in (tmp_path / "a" / "reasoning" / "samples.jsonl").read_text().splitlines()]
+    assert len(records) == 20
+    assert {"prompt", "outputs", "verdicts", "reference", "finish_reasons"} <= set(records[0])
+    assert records[0]["prompt"].endswith("<|im_start|>assistant\n")
+    # Interrupt: keep 7 records and a torn line, drop the summary; the rerun generates only the rest.
+    samples = tmp_path / "a" / "reasoning" / "samples.jsonl"
+    lines = samples.read_text().splitlines()
+    samples.write_text("\n".join(lines[:7]) + "\n" + lines[7][:40])
+    (tmp_path / "a" / "reasoning" / "summary.json").unlink()
+    evaluate(trained_model, settings, tmp_path / "a")
+    assert (tmp_path / "a" / "reasoning" / "summary.json").read_text() == summary
+    assert read_json(tmp_path / "a" / "reasoning" / "timing.json")["generated"] == 13
+    # Same recipe, fresh folder: byte-identical summary (determinism on CPU).
+    evaluate(trained_model, settings, tmp_path / "b")
+    assert (tmp_path / "b" / "reasoning" / "summary.json").read_text() == summary
+
+
+class FlakyBackend:
+    """The real backend, except that any prompt naming 'Omar' makes it raise."""
+
+    name = "flaky"
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def generate(self, requests, settings):
+        if any("Omar" in r.prompt for r in requests):
+            raise RuntimeError("injected failure")
+        return self.inner.generate(requests, settings)
+
+
+def test_a_failing_sample_is_recorded_with_its_reason_and_the_run_goes_on(trained_model, backend, tmp_path):
+    settings = EvalSettings(generation=GREEDY, suites=[SuiteSettings(suite="reasoning", samples=30)])
+    summary = evaluate(trained_model, settings, tmp_path, backend=FlakyBackend(backend))["reasoning"]
+    records = [json.loads(line) for line in (tmp_path / "reasoning" / "samples.jsonl").read_text().splitlines()]
+    failed = [r for r in records if "Omar" in r["prompt"]]
+    assert failed and all(r["verdicts"][0]["reason"] == "generation failed: RuntimeError: injected failure" for r in failed)
+    assert len(records) == 30 and summary["metrics"]["error_rate"] == pytest.approx(len(failed) / 30, abs=1e-4)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "bfcl").exists(), reason="../shared/data is not next to this checkout")
+def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path):
+    settings = EvalSettings(generation=GenerationSettings(max_new_tokens=48), suites=[
+        SuiteSettings(suite="gsm8k", path=str(SHARED_DATA / "gsm8k" / "test.jsonl"), samples=100),
+        SuiteSettings(suite="bfcl", path=str(SHARED_DATA / "bfcl"), options={"per_category": 20})])  # fmt: skip
+    summaries = evaluate(trained_model, settings, tmp_path)
+    assert summaries["gsm8k"]["n_items"] == 100 and summaries["bfcl"]["n_items"] == 100
+    assert set(summaries["bfcl"]["metrics"]["by_category"]) == {"simple_python", "multiple", "parallel",
+                                                               "parallel_multiple", "irrelevance"}  # fmt: skip
+    bfcl_prompt = json.loads((tmp_path / "bfcl" / "samples.jsonl").read_text().splitlines()[0])["prompt"]
+    assert '"type": "object"' in bfcl_prompt and '"type": "dict"' not in bfcl_prompt
+
+
+def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
+    from harness.evaluate.scoring import score_predictions
+
+    items = build_suite(SuiteSettings(suite="reasoning", samples=10)).items
+    lines = [{"id": item.id, "prediction": f"The answer is {item.reference}." if i % 2 == 0 else "no idea"}
+             for i, item in enumerate(items)]  # fmt: skip
+    lines.append({"id": "not-an-item", "prediction": "1"})
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("\n".join(map(json.dumps, lines)) + "\nnot json\n")
+    summary = score_predictions("reasoning", path, tmp_path / "scored")
+    assert summary["metrics"]["accuracy"] == 0.5 and summary["n_unknown"] == 1 and summary["n_unreadable_lines"] == 1

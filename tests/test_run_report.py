@@ -1,0 +1,138 @@
+"""`harness run` end to end on a short recipe, the leaderboard report, and the HTML in a real browser."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.files import read_json
+
+RECIPE = {
+    "name": "mini", "mode": "reasoning", "seed": 0,
+    "data": {"sources": [{"builtin": "reasoning", "samples": 240}]},
+    "train": {"max_steps": 30, "per_device_train_batch_size": 8, "learning_rate": 3e-3, "logging_steps": 5,
+              "save_steps": 15, "disable_tqdm": True},
+    "eval": {"generation": {"max_new_tokens": 48}, "suites": [{"suite": "reasoning", "samples": 12},
+                                                            {"suite": "chat", "samples": 6}]},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    path = root / "mini.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    run_dir = root / "runs" / "mini"
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return path, run_dir, result.stdout
+
+
+def test_run_writes_every_step_and_a_summary_screen(finished_run):
+    _, run_dir, stdout = finished_run
+    assert set(read_json(run_dir / "steps.json")) == {"train", "eval_base", "eval_tuned", "report"}
+    for model in ("base", "tuned"):
+        for suite in ("reasoning", "chat"):
+            assert (run_dir / "eval" / model / suite / "summary.json").exists()
+    assert "Done in" in stdout and "mini / tuned: reasoning" in stdout and "report.html" in stdout
+    tuned = read_json(run_dir / "eval" / "tuned" / "reasoning" / "summary.json")
+    assert tuned["model_path"] == str(run_dir / "model")
+
+
+def test_rerun_skips_finished_steps_and_force_redoes_one(finished_run):
+    path, run_dir, _ = finished_run
+    again = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir)],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert again.stdout.count("done earlier, skipped") == 4
+    report_time = (run_dir / "report" / "report.json").stat().st_mtime_ns
+    forced = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir), "--force", "report"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert forced.stdout.count("done earlier, skipped") == 3
+    assert (run_dir / "report" / "report.json").stat().st_mtime_ns != report_time
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    result = CliRunner().invoke(main, ["run", str(path), "-o", str(tmp_path / "run"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "run   train" in result.output and "run   report" in result.output and "mode: reasoning" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_locked_run_folder_is_refused(finished_run):
+    import fcntl
+
+    path, run_dir, _ = finished_run
+    with (run_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        result = CliRunner().invoke(main, ["run", str(path), "-o", str(run_dir)])
+    assert result.exit_code != 0 and "in use by another harness run" in result.output
+
+
+def test_unwritable_run_folder_is_reported_before_training(tmp_path):
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["run", str(path), "-o", str(blocker / "run")])
+    assert result.exit_code != 0 and "cannot write the run folder" in result.output
+
+
+def test_report_formats_and_schema(finished_run):
+    _, run_dir, _ = finished_run
+    board = read_json(run_dir / "report" / "report.json")
+    assert board["schema_version"] == 1
+    rows = {row["model"]: row for row in board["rows"]}
+    assert set(rows) == {"base", "tuned"}
+    reasoning = rows["tuned"]["results"]["reasoning"]
+    assert reasoning["n"] == 12 and reasoning["ci_low"] <= reasoning["value"] <= reasoning["ci_high"]
+    assert reasoning["delta"] == pytest.approx(reasoning["value"] - rows["base"]["results"]["reasoning"]["value"])
+    assert board["runs"][0]["loss_curve"]
+    markdown = (run_dir / "report" / "report.md").read_text()
+    assert markdown.startswith("| Model | Average | Δ base | reasoning (accuracy) | chat (accuracy) |")
+    with (run_dir / "report" / "report.csv").open() as stream:
+        assert len(list(csv.DictReader(stream))) == 4
+    card = (run_dir / "model" / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"
+
+
+def test_report_over_several_runs(finished_run, tmp_path):
+    _, run_dir, _ = finished_run
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    result = CliRunner().invoke(main, ["report", str(run_dir), str(other), "-o", str(tmp_path / "board")])
+    assert result.exit_code == 0, result.output
+    assert len(read_json(tmp_path / "board" / "report.json")["rows"]) == 4
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (.ci/run installs Debian's)")
+def test_html_report_renders_in_a_headless_browser_without_errors(finished_run, tmp_path):
+    _, run_dir, _ = finished_run
+    page = run_dir / "report" / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    dom = subprocess.run([CHROMIUM, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "<table id=\"leaderboard\">" in dom.stdout and dom.stdout.count("<svg") >= 2
+    assert "Uncaught" not in dom.stderr and "SyntaxError" not in dom.stderr
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
+                   capture_output=True, timeout=120)  # fmt: skip
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    low, high = image.getextrema()
+    assert high - low > 100, "the screenshot is blank"
+    assert len(set(image.resize((60, 80)).getdata())) > 5

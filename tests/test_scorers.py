@@ -1,0 +1,257 @@
+"""Scorers on hand-made cases and on the real GSM8K and BFCL files: gold scores right, wrong scores wrong."""
+
+import json
+import random
+
+import pytest
+
+from conftest import SHARED_DATA
+from harness.evaluate.scorers import reasoning, text, toolcall
+from harness.evaluate.suites import bfcl_tool
+
+GSM8K = SHARED_DATA / "gsm8k" / "test.jsonl"
+BFCL = SHARED_DATA / "bfcl"
+needs_shared = pytest.mark.skipif(not GSM8K.exists(), reason="../shared/data is not next to this checkout")
+
+
+# --- reasoning ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prediction,gold", [
+    ("<think>\n2 + 2 = 4\n</think>\n\nThe answer is 4.", "4"),
+    ("The final answer is: 1,250", "1250"),
+    ("so we get \\boxed{\\frac{1}{2}}", "0.5"),
+    ("The answer is 18.0", "18"),
+    ("#### 72", "Natalia sold 48/2 = 24 clips in May.\n#### 72"),
+    ("The answer is $5.", "5"),
+    ("I think it is 7, no wait, 9", "9"),
+])  # fmt: skip
+def test_reasoning_gold_equivalents_score_correct(prediction, gold):
+    assert reasoning.score(prediction, gold).correct
+
+
+@pytest.mark.parametrize("prediction,gold,reason", [
+    ("<think>\n2 + 2 = 4\n</think>\n\nThe answer is 5.", "4", "answered 5, expected 4"),
+    ("<think>\nstill thinking about 4", "4", "no final answer after the thinking trace"),
+    ("", "4", "no answer found"),
+    ("The answer is forty", "40", "answered forty, expected 40"),
+    ("<think>The answer is 4</think> The answer is 3", "4", "answered 3, expected 4"),
+])  # fmt: skip
+def test_reasoning_wrong_answers_score_wrong_with_a_reason(prediction, gold, reason):
+    verdict = reasoning.score(prediction, gold)
+    assert not verdict.correct and verdict.reason == reason
+
+
+def test_strict_needs_the_format_flexible_takes_the_last_number():
+    loose = reasoning.score("so it must be 12", "12")
+    assert loose.correct and not loose.details["strict"] and loose.details["flexible"]
+    formatted = reasoning.score("<think>x</think>The answer is 12.", "12")
+    assert formatted.details["strict"] and formatted.details["has_trace"]
+
+
+def test_enormous_and_binary_outputs_do_not_hang_or_crash():
+    assert not reasoning.score("9" * 2_000_000 + " x", "3").correct
+    assert not reasoning.score("\udcff\x00 <think>", "3").correct
+
+
+@needs_shared
+def test_every_gsm8k_gold_solution_scores_correct_and_changed_answers_do_not():
+    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()]
+    assert len(rows) == 1319
+    for row in rows:
+        assert reasoning.score(row["answer"], row["answer"]).correct, row["answer"][-40:]
+        gold = reasoning.gold_answer(row["answer"])
+        changed = row["answer"].rsplit("####", 1)[0] + f"#### {int(gold.replace(',', '')) + 1}"
+        assert not reasoning.score(changed, row["answer"]).correct
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+def test_exact_match_normalizes_case_punctuation_and_articles():
+    assert text.exact_match("This is a Positive sentiment.", "this is a positive sentiment").correct
+    assert text.exact_match("¿Dónde? Lima", "dónde lima").correct
+    assert not text.exact_match("this is a negative sentiment", "this is a positive sentiment").correct
+
+
+def test_rouge_l_gives_partial_credit_in_every_language():
+    assert text.rouge_l("chat chien", "chat chien").score == 1.0
+    partial = text.rouge_l("árbol casa perro", "perro casa árbol")
+    assert 0 < partial.score < 1 and not partial.correct
+    assert text.rouge_l("xyz", "árbol").score == 0.0
+
+
+# --- tool calls ---------------------------------------------------------------------------------
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {
+    "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    "days": {"type": "integer"}, "lat": {"type": "number"}}, "required": ["city"]}}}  # fmt: skip
+META = {"tools": [WEATHER]}
+GOLD = [{"get_weather": {"city": ["Paris", "paris, france"], "unit": ["celsius", ""], "days": [3, ""], "lat": [48.0, ""]}}]
+
+
+def call(name="get_weather", **arguments):
+    return f'<tool_call>{json.dumps({"name": name, "arguments": arguments})}</tool_call>'
+
+
+@pytest.mark.parametrize("prediction", [
+    call(city="Paris"),
+    call(city="PARIS, France", unit="celsius"),
+    call(city="paris", lat=48),  # an int where a float is expected
+    '{"name": "get_weather", "arguments": {"city": "Paris"}}',  # plain JSON
+    '[{"name": "get_weather", "parameters": {"city": "Paris", "days": 3}}]',
+])  # fmt: skip
+def test_right_calls_pass(prediction):
+    verdict = toolcall.score(prediction, GOLD, META)
+    assert verdict.correct, verdict.reason
+
+
+@pytest.mark.parametrize("prediction,error_type", [
+    (call("get_forecast", city="Paris"), "hallucinated_function"),
+    (call(unit="celsius"), "missing_required"),
+    (call(city="Paris", country="FR"), "unknown_param"),
+    (call(city="Paris", days="3"), "wrong_type"),
+    (call(city="Paris", days=3.5), "wrong_type"),
+    (call(city="Rome"), "wrong_value"),
+    (call(city="Paris") + call(city="Paris"), "wrong_count"),
+    ("It is sunny in Paris.", "missing_call"),
+    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}', "parse_error"),
+    ("<tool_call>{'name': 'get_weather'}</tool_call>", "parse_error"),
+    ('<tool_call>{"name": "get_weather", "arguments": "[1]"}</tool_call>', "parse_error"),
+    ("<tool_call>" + "[" * 100_000 + "]" * 100_000 + "</tool_call>", "parse_error"),
+    ('<tool_call>{"name": "__import__(\'os\').system(\'echo pwned\')", "arguments": {}}</tool_call>', "hallucinated_function"),
+])  # fmt: skip
+def test_wrong_calls_fail_for_the_stated_reason(prediction, error_type):
+    verdict = toolcall.score(prediction, GOLD, META)
+    assert not verdict.correct and verdict.details["error_type"] == error_type, verdict
+
+
+def test_optional_parameter_must_be_omitted_unless_allowed():
+    gold = [{"get_weather": {"city": ["Paris"], "unit": ["celsius"]}}]  # unit required by the answer
+    assert toolcall.score(call(city="Paris"), gold, META).details["error_type"] == "missing_param"
+
+
+def test_parallel_calls_match_in_any_order_and_irrelevance_needs_no_call():
+    gold = [{"get_weather": {"city": ["Paris"]}}, {"get_weather": {"city": ["Rome"]}}]
+    assert toolcall.score(call(city="Rome") + call(city="Paris"), gold, META).correct
+    assert not toolcall.score(call(city="Rome") + call(city="Oslo"), gold, META).correct
+    assert toolcall.score("Sorry, no tool fits.", [], META).correct
+    assert toolcall.score(call(city="Paris"), [], META).details["error_type"] == "unexpected_call"
+
+
+def test_openai_tool_calls_field_is_read():
+    calls = toolcall.calls_from_openai([{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}])
+    assert toolcall.score_calls(calls, GOLD, [WEATHER]).correct
+
+
+def bfcl_rows(category):
+    questions = [json.loads(line) for line in (BFCL / f"BFCL_v4_{category}.json").read_text().splitlines()]
+    answer_file = BFCL / "possible_answer" / f"BFCL_v4_{category}.json"
+    answers = {a["id"]: a["ground_truth"] for a in map(json.loads, answer_file.read_text().splitlines())} if answer_file.exists() else {}
+    return [(q, answers.get(q["id"], [])) for q in questions]
+
+
+def render_gold(ground_truth, pick=0, tools=()):
+    """A model output that makes the gold calls, each parameter at one of its allowed values.
+
+    `""` (may be left out) is honoured only for parameters the schema does not require: BFCL's checker
+    tests the schema's required list first, so leaving those out fails there too."""
+    required = {t["function"]["name"]: set(t["function"]["parameters"].get("required", [])) for t in tools}
+    types = {(t["function"]["name"], k): p.get("type") for t in tools for k, p in t["function"]["parameters"]["properties"].items()}
+    out = ""
+    for entry in ground_truth:
+        (name, params), = entry.items()
+        arguments = {}
+        for key, allowed in params.items():
+            # A few BFCL answers list a value of another type than the schema's (simple_python_307 allows
+            # venue=true for a string): BFCL's own checker rejects those, so they are not gold outputs.
+            usable = [a for a in allowed if (a == "" and key not in required.get(name, ()))
+                      or (a != "" and toolcall._type_ok(a, types.get((name, key))))]  # fmt: skip
+            if not usable:
+                return None  # parallel_multiple_21 allows only the string "data['sales']" for an array
+            value = usable[min(pick, len(usable) - 1)]
+            if value != "":
+                arguments[key] = value
+        out += f'<tool_call>{json.dumps({"name": name, "arguments": arguments})}</tool_call>'
+    return out
+
+
+@needs_shared
+@pytest.mark.parametrize("category", ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"])
+def test_every_bfcl_gold_call_scores_correct(category):
+    rows = bfcl_rows(category)
+    assert rows
+    inconsistent = []
+    for question, gold in rows:
+        meta = {"tools": [bfcl_tool(f) for f in question["function"]]}
+        if render_gold(gold, 0, meta["tools"]) is None:
+            inconsistent.append(question["id"])
+            continue
+        for pick in (0, 1):
+            verdict = toolcall.score(render_gold(gold, pick, meta["tools"]), gold, meta)
+            assert verdict.correct, (question["id"], verdict.reason)
+        if len(gold) > 1:
+            assert toolcall.score(render_gold(list(reversed(gold)), 0, meta["tools"]), gold, meta).correct
+    assert inconsistent == {"parallel_multiple": ["parallel_multiple_21"]}.get(category, [])
+
+
+def mutate(ground_truth, tools, kind, rng):
+    """A gold output broken in one stated way; None when this item offers no such mutation."""
+    gold_output = render_gold(ground_truth, 0, tools)
+    if gold_output is None:
+        return None
+    calls = [toolcall.parse_tool_calls(gold_output)[0]] + toolcall.parse_tool_calls(gold_output)[1:]
+    target = calls[0]
+    schema = next(t["function"]["parameters"] for t in tools if t["function"]["name"] == target["name"])
+    required = [p for p in schema.get("required", []) if p in target["arguments"]]
+    if kind == "wrong_function":
+        target["name"] = target["name"] + "_v2"
+    elif kind == "missing_required":
+        if not required:
+            return None
+        del target["arguments"][required[0]]
+    elif kind == "wrong_type":
+        strings = [k for k, v in target["arguments"].items()
+                   if isinstance(v, str) and schema["properties"].get(k, {}).get("type") == "string"]  # fmt: skip
+        if not strings:
+            return None
+        target["arguments"][strings[0]] = {"not": "a string"}
+    elif kind == "wrong_value":
+        numbers = [k for k, v in target["arguments"].items() if isinstance(v, int) and not isinstance(v, bool)]
+        if not numbers:
+            return None
+        allowed = ground_truth[0][target["name"]][numbers[0]]
+        target["arguments"][numbers[0]] = max(a for a in allowed if a != "") + 1000
+    elif kind == "unknown_param":
+        target["arguments"]["zz_unknown_param"] = 1
+    return "".join(f'<tool_call>{json.dumps(c)}</tool_call>' for c in calls)
+
+
+EXPECTED = {"wrong_function": {"hallucinated_function"}, "missing_required": {"missing_required"},
+            "wrong_type": {"wrong_type"}, "wrong_value": {"wrong_value"}, "unknown_param": {"unknown_param"}}  # fmt: skip
+
+
+@needs_shared
+@pytest.mark.parametrize("category", ["simple_python", "multiple", "parallel", "parallel_multiple"])
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_bfcl_mutations_score_wrong_for_the_stated_reason(category, kind):
+    rng = random.Random(0)
+    tried = 0
+    for question, gold in bfcl_rows(category):
+        tools = [bfcl_tool(f) for f in question["function"]]
+        broken = mutate(gold, tools, kind, rng)
+        if broken is None:
+            continue
+        tried += 1
+        verdict = toolcall.score(broken, gold, {"tools": tools})
+        assert not verdict.correct, (question["id"], kind)
+        if len(gold) == 1:  # with several calls, order-free matching may report another call's error first
+            assert verdict.details["error_type"] in EXPECTED[kind], (question["id"], verdict.reason)
+    assert tried > 10
+
+
+@needs_shared
+def test_a_call_where_none_is_due_scores_wrong_on_bfcl_irrelevance():
+    for question, _ in bfcl_rows("irrelevance"):
+        name = question["function"][0]["name"]
+        verdict = toolcall.score(f'<tool_call>{{"name": "{name}", "arguments": {{}}}}</tool_call>', [],
+                                 {"tools": [bfcl_tool(f) for f in question["function"]]})  # fmt: skip
+        assert verdict.details["error_type"] == "unexpected_call"
