@@ -7,6 +7,7 @@ and `model/` (the model or LoRA adapter with its tokenizer and chat template).
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -80,9 +81,23 @@ def eval_callback(recipe: Recipe, tokenizer):
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    """The newest *complete* checkpoint: a run killed while saving leaves a half-written folder behind,
+    which transformers' get_last_checkpoint would pick. The trainer state is written last."""
+    if not output_dir.is_dir():
+        return None
+    folders = sorted((p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                     key=lambda p: int(p.name.split("-")[-1]), reverse=True)  # fmt: skip
+    for folder in folders:
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            log.warning("%s is incomplete (interrupted while saving): skipped", folder)
+            continue
+        if any((folder / name).exists() for name in ("model.safetensors", "adapter_model.safetensors")) or any(
+            folder.glob("model-*.safetensors")
+        ):
+            return str(folder)
+    return None
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:

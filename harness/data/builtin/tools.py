@@ -214,13 +214,13 @@ def _example(rng: random.Random, split: str, unseen_share: float) -> tuple[str, 
     use_unseen = split == "test" and rng.random() < unseen_share
     pool = UNSEEN_TOOLS if use_unseen else TOOLS
     tool = rng.choice(pool)
-    distractors = rng.sample([t for t in TOOLS + (UNSEEN_TOOLS if split == "test" else []) if t is not tool], 3)
+    distractors = rng.sample([t for t in TOOLS + (UNSEEN_TOOLS if split == "test" else []) if t is not tool], 2)
     if category == "simple":
         offered = [tool]
     elif category == "irrelevance":
-        offered = [tool] + distractors[: rng.randint(0, 2)]
+        offered = [tool] + distractors[: rng.randint(0, 1)]
     else:
-        offered = [tool] + distractors[: rng.randint(1, 3)]
+        offered = [tool] + distractors[: rng.randint(1, 2)]
     rng.shuffle(offered)
 
     text, arguments = tool.request(rng)

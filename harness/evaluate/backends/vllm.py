@@ -36,7 +36,10 @@ class VllmBackend:
             self.lora = LoRARequest("adapter", 1, model_path)
             options.update(enable_lora=True, max_lora_rank=_lora_rank(model_path))
         options.update(llm_options)  # tensor_parallel_size, data_parallel_size, gpu_memory_utilization, ...
-        self.llm = LLM(model=base or model_path, tokenizer=model_path, dtype=dtype if dtype != "auto" else "auto",
+        from harness.models.loading import torch_dtype
+
+        # "auto" means what the transformers backend uses (float32 on CPU), so both give the same outputs.
+        self.llm = LLM(model=base or model_path, tokenizer=model_path, dtype=str(torch_dtype(dtype)).removeprefix("torch."),
                        trust_remote_code=trust_remote_code, **options)  # fmt: skip
 
     def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
