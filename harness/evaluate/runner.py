@@ -44,6 +44,14 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
     tokenizer = load_tokenizer(model_path, model_settings.chat_template, model_settings.trust_remote_code)
     summaries = {}
     for suite_settings in settings.suites:
+        if suite_settings.suite == "lm_eval":
+            from harness.evaluate.backends import pick_backend
+            from harness.evaluate.lm_eval_suite import run_lm_eval
+
+            name = suite_settings.name or "lm_eval"
+            summaries[name] = run_lm_eval(model_path, suite_settings, pick_backend(settings.backend), out_dir / name,
+                                          base_dir, seed)  # fmt: skip
+            continue
         suite = build_suite(suite_settings, seed, base_dir)
         if backend is None and _pending(suite, out_dir / suite.name, _fingerprint(suite, settings, tokenizer, model_path)):
             from harness.evaluate.backends import make_backend

@@ -1,7 +1,8 @@
 """A suite = items (prompt conversation, tools, reference, metadata) + a scorer + a summary.
 
 Registered suites: `reasoning`, `tools`, `chat`, `instruct` (built-in generators, their test split by
-default) and `gsm8k`, `bfcl` (the real public files, read as they are, from `path`).
+default) and `gsm8k`, `bfcl` (the real public files, read as they are, from `path`). Suites of kind
+`lm_eval` run through lm-evaluation-harness instead (`lm_eval_suite.py`).
 """
 
 from __future__ import annotations

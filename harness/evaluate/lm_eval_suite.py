@@ -1,0 +1,95 @@
+"""The lm-evaluation-harness bridge: a suite of kind `lm_eval` runs `lm_eval.simple_evaluate`.
+
+Recipe form:
+    - suite: lm_eval
+      name: gsm8k-lm-eval
+      path: ../shared/data/gsm8k/test.jsonl      # optional: the data file a local task reads
+      samples: 50                                # lm_eval's limit
+      options: {tasks: [gsm8k_local], include_path: evals, num_fewshot: 0, apply_chat_template: true,
+                system_instruction: null, metric: "exact_match,flexible-extract"}
+The same model folder is used (LoRA adapters included), with lm_eval's `vllm` model when the eval
+backend is vLLM and its `hf` model otherwise. Its metrics land in the same summary and leaderboard,
+with lm_eval's version and the task versions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from harness.files import package_versions, write_json, write_text
+from harness.models.loading import adapter_base
+
+
+def task_configs(tasks: list[str], include_path: Path | None, data_file: Path | None) -> list:
+    """Task names, or a local task's YAML as a dict when it reads the suite's data file."""
+    configs = []
+    for task in tasks:
+        local = include_path / f"{task}.yaml" if include_path else None
+        if local and local.exists() and data_file:
+            config = yaml.safe_load(local.read_text())
+            config.setdefault("dataset_kwargs", {})["data_files"] = {config.get("test_split", "test"): str(data_file)}
+            configs.append(config)
+        else:
+            configs.append(task)
+    return configs
+
+
+def run_lm_eval(model_path: str, suite, backend: str, out_dir: Path, base_dir: Path | None, seed: int = 0) -> dict:
+    import json
+
+    import lm_eval
+    import torch
+    from lm_eval.tasks import TaskManager
+
+    options = dict(suite.options)
+    tasks = options.pop("tasks", None)
+    if not tasks:
+        raise ValueError(f"suite {suite.name or 'lm_eval'}: options.tasks names no lm_eval task")
+    include = options.pop("include_path", None)
+    include_path = (base_dir / include if base_dir and not Path(include).is_absolute() else Path(include)) if include else None
+    data_file = Path(suite.path) if suite.path else None
+    if data_file and base_dir and not data_file.is_absolute():
+        data_file = base_dir / data_file
+    headline = options.pop("metric", None)
+    base = adapter_base(model_path)
+    if backend == "vllm":
+        model_args = {"pretrained": base or model_path, "dtype": "float32"}
+        if base:
+            model_args.update(lora_local_path=model_path, enable_lora=True)
+    else:
+        model_args = {"pretrained": base or model_path, "dtype": "float32"}
+        if base:
+            model_args["peft"] = model_path
+    results = lm_eval.simple_evaluate(
+        model="vllm" if backend == "vllm" else "hf", model_args=model_args,
+        tasks=task_configs(tasks, include_path, data_file), limit=suite.samples,
+        task_manager=TaskManager(include_path=str(include_path)) if include_path else TaskManager(),
+        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+        log_samples=True, device=options.pop("device", "cuda" if torch.cuda.is_available() else "cpu"),
+        batch_size=options.pop("batch_size", 8), **options,
+    )  # fmt: skip
+    metrics = {}
+    for task, values in results["results"].items():
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and key != "alias" and "_stderr" not in key:
+                metrics[f"{task}/{key}"] = round(float(value), 4)
+    first_task = next(iter(results["results"]))
+    headline_key = f"{first_task}/{headline}" if headline else next(iter(metrics))
+    # lm_eval logs each document once per filter
+    records = [{"task": task, "doc_id": s["doc_id"], "filter": s.get("filter"), "target": s["target"],
+                "outputs": s["resps"], "filtered": s["filtered_resps"], **{k: s[k] for k in s if k in ("exact_match",)}}
+               for task, samples in results.get("samples", {}).items() for s in samples]  # fmt: skip
+    documents = {(r["task"], r["doc_id"]) for r in records}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in records))
+    summary = {
+        "version": 1, "suite": suite.name or "lm_eval", "kind": "lm_eval", "model_path": model_path,
+        "backend": "vllm" if backend == "vllm" else "hf", "n_items": len(documents),
+        "headline_metric": headline_key, "metrics": {**metrics, "accuracy": metrics.get(headline_key)},
+        "generation": {"lm_eval": {k: v for k, v in options.items()}}, "task_versions": results.get("versions", {}),
+        "packages": package_versions(),
+    }  # fmt: skip
+    write_json(out_dir / "summary.json", summary)
+    return summary
