@@ -247,6 +247,20 @@ def _did_you_mean(name: str, options: list[str]) -> str:
     return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
+def _build(config_class, values: dict, where: str):
+    """`config_class(**values)` with recipe-style errors: unknown fields by name, rejections quoted."""
+    name = f"{config_class.__module__.split('.')[0]}.{config_class.__name__}"
+    known = {f.name for f in dataclasses.fields(config_class) if f.init}
+    unknown = [key for key in values if key not in known]
+    if unknown:
+        raise RecipeError("\n".join(
+            f"{where}.{key}: not a {name} field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"{where}: {name} rejected it: {error}") from None
+
+
 def build_sft_config(recipe: Recipe, output_dir: str | Path, **defaults):
     """The real trl.SFTConfig from `train:`, so TRL itself validates every field.
 
@@ -255,18 +269,10 @@ def build_sft_config(recipe: Recipe, output_dir: str | Path, **defaults):
     from trl import SFTConfig
 
     where = f"{recipe.source_path or '<recipe>'}: train"
-    known = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
-    unknown = [key for key in recipe.train if key not in known]
-    if unknown:
-        raise RecipeError("\n".join(
-            f"{where}.{key}: not a trl.SFTConfig field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
     if "output_dir" in recipe.train:
         raise RecipeError(f"{where}.output_dir: set by harness (the run folder); remove it")
-    kwargs = {**defaults, **recipe.train, "output_dir": str(output_dir), "seed": recipe.train.get("seed", recipe.seed)}
-    try:
-        return SFTConfig(**kwargs)
-    except (TypeError, ValueError) as error:
-        raise RecipeError(f"{where}: trl.SFTConfig rejected it: {error}") from None
+    seed = recipe.train.get("seed", recipe.seed)
+    return _build(SFTConfig, {**defaults, **recipe.train, "output_dir": str(output_dir), "seed": seed}, where)
 
 
 def build_lora_config(recipe: Recipe):
@@ -274,16 +280,7 @@ def build_lora_config(recipe: Recipe):
 
     if recipe.peft is None:
         return None
-    where = f"{recipe.source_path or '<recipe>'}: peft"
-    known = {f.name for f in dataclasses.fields(LoraConfig) if f.init}
-    unknown = [key for key in recipe.peft if key not in known]
-    if unknown:
-        raise RecipeError("\n".join(
-            f"{where}.{key}: not a peft.LoraConfig field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
-    try:
-        return LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.peft})
-    except (TypeError, ValueError) as error:
-        raise RecipeError(f"{where}: peft.LoraConfig rejected it: {error}") from None
+    return _build(LoraConfig, {"task_type": "CAUSAL_LM", **recipe.peft}, f"{recipe.source_path or '<recipe>'}: peft")
 
 
 def recipe_json_schema() -> dict:
