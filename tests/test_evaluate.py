@@ -158,11 +158,12 @@ def test_a_failing_sample_is_recorded_with_its_reason_and_the_run_goes_on(traine
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "bfcl").exists(), reason="../shared/data is not next to this checkout")
-def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path):
+@pytest.mark.parametrize("which", ["untrained", "trained"])
+def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path, which):
     settings = EvalSettings(generation=GenerationSettings(max_new_tokens=48), suites=[
         SuiteSettings(suite="gsm8k", path=str(SHARED_DATA / "gsm8k" / "test.jsonl"), samples=100),
         SuiteSettings(suite="bfcl", path=str(SHARED_DATA / "bfcl"), options={"per_category": 20})])  # fmt: skip
-    summaries = evaluate(trained_model, settings, tmp_path)
+    summaries = evaluate("tiny" if which == "untrained" else trained_model, settings, tmp_path)
     assert summaries["gsm8k"]["n_items"] == 100 and summaries["bfcl"]["n_items"] == 100
     assert set(summaries["bfcl"]["metrics"]["by_category"]) == {"simple_python", "multiple", "parallel",
                                                                "parallel_multiple", "irrelevance"}  # fmt: skip

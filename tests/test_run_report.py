@@ -137,3 +137,18 @@ def test_html_report_renders_in_a_headless_browser_without_errors(finished_run, 
     low, high = image.getextrema()
     assert high - low > 100, "the screenshot is blank"
     assert sum(1 for count in image.resize((60, 80)).histogram() if count) > 5
+
+
+def test_a_lora_run_answering_exactly_like_its_base_is_flagged(finished_run, tmp_path):
+    """Adapters that silently fail to load leave the base model's outputs unchanged."""
+    from harness.report.leaderboard import collect
+
+    _, run_dir, _ = finished_run
+    run = tmp_path / "lora-run"
+    shutil.copytree(run_dir, run)
+    assert collect([run])["warnings"] == []  # a full fine-tune whose outputs differ: nothing to flag
+    (run / "model" / "adapter_config.json").write_text("{}")
+    for suite in ("reasoning", "chat"):
+        shutil.copy(run / "eval" / "base" / suite / "samples.jsonl", run / "eval" / "tuned" / suite / "samples.jsonl")
+    warnings = collect([run])["warnings"]
+    assert len(warnings) == 2 and "check that the adapter loaded" in warnings[0]

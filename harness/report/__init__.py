@@ -28,4 +28,4 @@ def headline(board_path: str | Path) -> list[str]:
         parts = [f"{name} {100 * r['value']:.1f}%" + (f" ({100 * r['delta']:+.1f})" if r.get("delta") is not None else "")
                  for name, r in row["results"].items() if r["value"] is not None]  # fmt: skip
         lines.append(f"{row['run']} / {row['model']}: " + ", ".join(parts))
-    return lines
+    return lines + [f"WARNING: {w}" for w in board.get("warnings", [])]

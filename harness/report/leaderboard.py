@@ -86,8 +86,31 @@ def collect(paths: list[str | Path]) -> dict:
         if (Path(path) / "train").is_dir() or (Path(path) / "steps.json").exists():
             runs.append(_run_info(Path(path)))
     _add_deltas(rows)
+    warnings = [w for path in paths for w in adapter_warnings(Path(path))]
     return {"schema_version": SCHEMA_VERSION, "generated_by": f"harness {__version__}",
-            "suites": list(suites.values()), "rows": rows, "runs": runs}  # fmt: skip
+            "suites": list(suites.values()), "rows": rows, "runs": runs, "warnings": warnings}  # fmt: skip
+
+
+CANARIES = 8
+
+
+def adapter_warnings(run_dir: Path) -> list[str]:
+    """A LoRA run whose greedy outputs on the first prompts equal the base model's: a known way adapters
+    silently fail to load (wrong target modules, an adapter saved empty, a base that was not the trained one)."""
+    tuned, base = run_dir / "eval" / "tuned", run_dir / "eval" / "base"
+    if not (run_dir / "model" / "adapter_config.json").exists() or not base.is_dir():
+        return []
+    warnings = []
+    for samples in sorted(tuned.glob("*/samples.jsonl")):
+        twin = base / samples.parent.name / "samples.jsonl"
+        if not twin.exists():
+            continue
+        first = [json.loads(line)["outputs"] for line in samples.read_text().splitlines()[:CANARIES]]
+        second = [json.loads(line)["outputs"] for line in twin.read_text().splitlines()[:CANARIES]]
+        if first and first == second:
+            warnings.append(f"{run_dir.name}: the LoRA model's outputs on the first {len(first)} {samples.parent.name} "
+                            "prompts equal the base model's: check that the adapter loaded")  # fmt: skip
+    return warnings
 
 
 def _row(run: str, label: str, folder: Path, suites: dict) -> dict:

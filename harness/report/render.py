@@ -40,7 +40,8 @@ def markdown(board: dict) -> str:
                 cell += f" ({_signed(result['delta'])})"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
-    notes = ["", "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
+    notes = [f"\n**Warning:** {w}" for w in board.get("warnings", [])]
+    notes += ["", "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
              "item count; (±) is the change against the run's base model."]  # fmt: skip
     gaps = [(row, name, r) for row in board["rows"] for name, r in row["results"].items() if r.get("gap") is not None]
     if gaps:
@@ -198,6 +199,7 @@ def html_page(board: dict, title: str) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>Scores in %, 95% interval and item count under each; Δ is the change against the run's base model. Click a column to sort.</p>
+{''.join(f'<p class="down"><b>Warning:</b> {html.escape(w)}</p>' for w in board.get("warnings", []))}
 <table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
 <p class="ci">Generation settings: {'<br>'.join(html.escape(s) for s in settings)}<br>{html.escape(board['generated_by'])}, report schema {SCHEMA_VERSION}</p>
 <h2>Plots</h2><div id="plots">{''.join(plots(board))}</div>
