@@ -24,6 +24,19 @@ class TrainError(RuntimeError):
     pass
 
 
+def guard_held_out(recipe: Recipe, reports) -> None:
+    """Fail before training when the mixture holds a task (or a task's source) that the instruct
+    suite evaluates zero-shot: its held-out numbers would be meaningless."""
+    from harness.data.builtin.instruct import leaks
+
+    if not any(suite.suite == "instruct" for suite in recipe.eval.suites):
+        return
+    problems = [f"{report.source}: {problem}" for report in reports for problem in leaks(report.tasks, report.task_sources)]
+    if problems:
+        raise TrainError("the training mixture leaks held-out evaluation data:\n- " + "\n- ".join(problems) +
+                         "\nDrop those rows or sources, or remove the instruct suite from eval.suites.")  # fmt: skip
+
+
 def training_defaults(recipe: Recipe) -> dict:
     """Settings that work on this device and mode; each applies only where `train:` is silent."""
     import torch
@@ -119,6 +132,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
         "eval_rows": len(eval_data) if eval_data is not None else 0,
     })  # fmt: skip
 
+    guard_held_out(recipe, reports)
     template = check_template(tokenizer, train_data[0], recipe.mode)
     if not template.ok:
         raise TrainError("chat template check failed on the first training row:\n- " + "\n- ".join(template.problems))

@@ -12,6 +12,7 @@ import yaml
 
 from harness.files import read_json
 from harness.models.loading import load_model, load_tokenizer
+from harness.recipe import parse_recipe
 from harness.train import train
 
 from conftest import FAST_TRAIN, short_recipe
@@ -100,3 +101,20 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, harness_cach
     assert read_json(run_dir / "train" / "metrics.json")["global_step"] == 16
     steps = [entry["step"] for entry in read_json(run_dir / "train" / "log_history.json") if "loss" in entry]
     assert steps == list(range(1, 17)), steps  # no gap, no repeat
+
+
+def test_a_mixture_with_held_out_tasks_fails_before_training(tmp_path):
+    from harness.train import TrainError
+
+    leaky = short_recipe("instruct", data={"sources": [{"builtin": "instruct", "samples": 50},
+                                                       {"builtin": "instruct", "split": "test", "samples": 50}]},
+                         eval={"suites": [{"suite": "instruct"}]})  # fmt: skip
+    with pytest.raises(TrainError, match=r"builtin:instruct: task 'reverse_words' is held out for zero-shot evaluation"):
+        train(leaky, tmp_path / "leaky")
+    assert not (tmp_path / "leaky" / "train").exists()
+    rows = [{"prompt": "Name the topic.\nIt rains.", "completion": "the topic is weather", "source": "builtin:topics"}]
+    (tmp_path / "own.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    own = parse_recipe({"name": "own", "mode": "instruct", "data": {"sources": [{"path": str(tmp_path / "own.jsonl")}]},
+                        "eval": {"suites": [{"suite": "instruct"}]}})  # fmt: skip
+    with pytest.raises(TrainError, match="source 'builtin:topics' is where held-out tasks come from"):
+        train(own, tmp_path / "own")

@@ -37,6 +37,9 @@ class SourceReport:
     rows_valid: int = 0
     rows_used: int = 0
     bad_rows: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # `task` / `source` tags of the rows (a built-in row's meta, or columns of a file), for the held-out guard
+    tasks: set[str] = field(default_factory=set)
+    task_sources: set[str] = field(default_factory=set)
 
     @property
     def bad_count(self) -> int:
@@ -132,6 +135,12 @@ def _map_columns(rows: list, source: SourceSettings) -> list:
 def check_rows(rows: list, mode: str, report: SourceReport, on_error: str) -> list[dict]:
     valid = []
     for index, row in enumerate(rows):
+        if isinstance(row, dict):
+            tags = {**row, **(row.get("meta") if isinstance(row.get("meta"), dict) else {})}
+            if isinstance(tags.get("task"), str) and not (isinstance(tags.get("seen"), bool) and tags["seen"]):
+                report.tasks.add(tags["task"])
+            if isinstance(tags.get("source"), str):
+                report.task_sources.add(tags["source"])
         try:
             if isinstance(row, RowError):
                 raise row

@@ -21,7 +21,7 @@ FAMILIES = {
     "extractive_qa": {"cluster": "extraction", "source": "builtin:people", "metric": "exact_match"},
     "count_words": {"cluster": "counting", "source": "builtin:vocabulary", "metric": "exact_match"},
     "uppercase": {"cluster": "transformation", "source": "builtin:vocabulary", "metric": "rougeL"},
-    "reverse_words": {"cluster": "transformation", "source": "builtin:vocabulary", "metric": "rougeL"},
+    "reverse_words": {"cluster": "transformation", "source": "builtin:word-order", "metric": "rougeL"},
     "sort_numbers": {"cluster": "sorting", "source": "builtin:numbers", "metric": "rougeL"},
     "translate_word": {"cluster": "translation", "source": "builtin:vocabulary", "metric": "exact_match"},
 }
@@ -31,6 +31,16 @@ HELD_OUT_PAIRS = frozenset({("sentiment", "es"), ("count_words", "de"), ("upperc
 
 def is_held_out(family: str, language: str) -> bool:
     return family in HELD_OUT_FAMILIES or (family, language) in HELD_OUT_PAIRS
+
+
+HELD_OUT_SOURCES = frozenset(FAMILIES[family]["source"] for family in HELD_OUT_FAMILIES)
+
+
+def leaks(tasks: set[str], sources: set[str]) -> list[str]:
+    """Why training rows tagged with these tasks / sources would spoil the zero-shot evaluation."""
+    problems = [f"task {task!r} is held out for zero-shot evaluation" for task in sorted(tasks & HELD_OUT_FAMILIES)]
+    problems += [f"source {source!r} is where held-out tasks come from" for source in sorted(sources & HELD_OUT_SOURCES)]
+    return problems
 
 
 # en, fr, de, es
