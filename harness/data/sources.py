@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,8 +159,6 @@ def check_rows(rows: list, mode: str, report: SourceReport, on_error: str) -> li
 
 def _reason(error: RowError) -> str:
     """Group by reason: message positions like `messages[3]` vary per row and would split the count."""
-    import re
-
     return re.sub(r"\[\d+\]", "[i]", str(error))
 
 
