@@ -43,6 +43,16 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
     # The model folder's own template (a trained run saved it), else the recipe's choice, as in training.
     tokenizer = load_tokenizer(model_path, model_settings.chat_template, model_settings.trust_remote_code)
     summaries = {}
+
+    def backend_for():
+        """Started on first need: a fully resumed eval never loads the model."""
+        nonlocal backend
+        if backend is None:
+            from harness.evaluate.backends import make_backend
+
+            backend = make_backend(settings, model_path, model_settings, served_name=model)
+        return backend
+
     for suite_settings in settings.suites:
         if suite_settings.suite == "lm_eval":
             from harness.evaluate.backends import pick_backend
@@ -53,11 +63,7 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
                                           base_dir, seed)  # fmt: skip
             continue
         suite = build_suite(suite_settings, seed, base_dir)
-        if backend is None and _pending(suite, out_dir / suite.name, _fingerprint(suite, settings, tokenizer, model_path)):
-            from harness.evaluate.backends import make_backend
-
-            backend = make_backend(settings, model_path, model_settings, served_name=model)
-        summaries[suite.name] = run_suite(suite, tokenizer, backend, settings, out_dir / suite.name, model, model_path)
+        summaries[suite.name] = run_suite(suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path)
     write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
     return summaries
 
@@ -93,13 +99,9 @@ def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
     return records
 
 
-def _pending(suite: Suite, suite_dir: Path, fingerprint: str) -> bool:
-    done = _load_records(suite_dir / "samples.jsonl", fingerprint)
-    return any(item.id not in done for item in suite.items)
-
-
-def run_suite(suite: Suite, tokenizer, backend, settings: EvalSettings, suite_dir: Path, model: str,
+def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suite_dir: Path, model: str,
               model_path: str) -> dict:  # fmt: skip
+    """`backend_for()` gives the backend; it is called only when some item still needs generating."""
     from tqdm.auto import tqdm
 
     generation = settings.generation
@@ -114,6 +116,7 @@ def run_suite(suite: Suite, tokenizer, backend, settings: EvalSettings, suite_di
     if done:
         log.info("%s: reusing %d finished samples, %d to go", suite.name, len(done), len(pending))
     started = time.perf_counter()
+    backend = backend_for() if pending else None
     chunk = max(settings.batch_size * 4, 16)
     with samples_path.open("a", encoding="utf-8") as stream, tqdm(total=len(pending), desc=f"eval {suite.name}") as bar:
         for start in range(0, len(pending), chunk):
