@@ -35,6 +35,34 @@ def _default_run_dir(recipe) -> Path:
     return Path("runs") / recipe.name
 
 
+def launcher_options(command):
+    """--launcher, --num-processes, --accelerate-config: run the command as several processes."""
+    command = click.option("--main-process-port", type=int, help="accelerate: port of the rank-0 process.")(command)
+    command = click.option("--accelerate-config", type=click.Path(exists=True, dir_okay=False),
+                           help="accelerate config file (DDP, FSDP, DeepSpeed: see configs/accelerate/).")(command)  # fmt: skip
+    command = click.option("--num-processes", type=int, help="Processes to launch (default: the config's, or one per GPU).")(command)
+    return click.option("--launcher", type=click.Choice(["none", "accelerate"]), default="none", show_default=True,
+                        help="Run as several processes under `accelerate launch`.")(command)  # fmt: skip
+
+
+def _launcher(kind, num_processes, config_file, port):
+    from harness.launch import Launcher
+
+    return Launcher(kind, num_processes, config_file, port)
+
+
+def _relaunch_if_asked(launcher) -> None:
+    """Re-run this very command line under the launcher; the launched copies do the work."""
+    if not launcher.active or os.environ.get("HARNESS_LAUNCHED"):
+        return
+    import subprocess
+
+    command = launcher.wrap(sys.argv[1:])
+    click.echo("launching: " + " ".join(command[1:]), err=True)
+    result = subprocess.run(command, env={**os.environ, "HARNESS_LAUNCHED": "1"})
+    sys.exit(result.returncode)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="harness")
@@ -106,7 +134,9 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default: runs/<recipe name>).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the run folder.")
 @set_option
-def train(recipe_path: str, output: str | None, resume: bool, overrides: tuple[str, ...]) -> None:
+@launcher_options
+def train(recipe_path: str, output: str | None, resume: bool, overrides: tuple[str, ...], launcher: str,
+          num_processes: int | None, accelerate_config: str | None, main_process_port: int | None) -> None:  # fmt: skip
     """Fine-tune the recipe's model with TRL's SFTTrainer into a run folder."""
     from harness.data.sources import DataError
     from harness.models.loading import ModelError
@@ -114,6 +144,7 @@ def train(recipe_path: str, output: str | None, resume: bool, overrides: tuple[s
     from harness.train import train as run_training
 
     recipe = _load(recipe_path, overrides)
+    _relaunch_if_asked(_launcher(launcher, num_processes, accelerate_config, main_process_port))
     run_dir = Path(output) if output else _default_run_dir(recipe)
     try:
         model_dir = run_training(recipe, run_dir, resume=resume)
@@ -163,14 +194,25 @@ suite_option = click.option("--suite", "suites", multiple=True, metavar="NAME[:P
 @click.option("--base-url", help="openai backend: the server's /v1 URL.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder.")
 @set_option
-def eval_command(model, recipe_path, suites, samples, backend, base_url, output, overrides) -> None:
-    """Score MODEL (a run folder, a model or adapter folder, a hub id, or 'tiny') on evaluation suites."""
+@launcher_options
+def eval_command(model, recipe_path, suites, samples, backend, base_url, output, overrides, launcher, num_processes,
+                 accelerate_config, main_process_port) -> None:  # fmt: skip
+    """Score MODEL (a run folder, a model or adapter folder, a hub id, or 'tiny') on evaluation suites.
+
+    With --launcher accelerate the transformers backend shards the samples over the processes and rank 0
+    merges them: the summary is the one a single process writes."""
+    from harness.evaluate.backends import pick_backend
     from harness.evaluate.runner import evaluate
     from harness.evaluate.suites import SuiteError
+    from harness.launch import is_main_process
     from harness.models.loading import ModelError
 
     recipe = _recipe_for(model, recipe_path, overrides)
     settings = _eval_settings(recipe, suites, samples, backend, base_url)
+    if launcher == "accelerate" and pick_backend(settings.backend) != "transformers":
+        raise click.ClickException("--launcher accelerate shards the transformers backend only; vLLM parallelises "
+                                   "itself (eval.backend_options: tensor_parallel_size, data_parallel_size)")  # fmt: skip
+    _relaunch_if_asked(_launcher(launcher, num_processes, accelerate_config, main_process_port))
     if not settings.suites:
         raise click.ClickException("no suites: give --suite or a recipe with eval.suites")
     is_run = (Path(model) / "recipe.resolved.yaml").exists()
@@ -180,6 +222,8 @@ def eval_command(model, recipe_path, suites, samples, backend, base_url, output,
                              base_dir=recipe.source_path.parent if recipe.source_path else None)  # fmt: skip
     except (ModelError, SuiteError, RecipeError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+    if not is_main_process():
+        return
     for name, summary in summaries.items():
         headline = {k: v for k, v in summary["metrics"].items() if isinstance(v, (int, float)) and v is not None}
         click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in list(headline.items())[:6]))
@@ -243,7 +287,9 @@ def report(paths, output, formats, title) -> None:
               help="Redo a finished step (repeatable).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the resolved recipe and the plan; run nothing.")
 @set_option
-def run_command(recipe_path, output, force, dry_run, overrides) -> None:
+@launcher_options
+def run_command(recipe_path, output, force, dry_run, overrides, launcher, num_processes, accelerate_config,
+                main_process_port) -> None:  # fmt: skip
     """Train, evaluate the base and the tuned model, and write the report: the whole job."""
     from harness.report import headline
     from harness.run import RunError, run
@@ -252,7 +298,8 @@ def run_command(recipe_path, output, force, dry_run, overrides) -> None:
     run_dir = Path(output) if output else _default_run_dir(recipe)
     started = time.perf_counter()
     try:
-        state = run(recipe, Path(recipe_path), run_dir, force=force, dry_run=dry_run, echo=click.echo)
+        state = run(recipe, Path(recipe_path), run_dir, force=force, dry_run=dry_run, echo=click.echo,
+                    launcher=_launcher(launcher, num_processes, accelerate_config, main_process_port))  # fmt: skip
     except RunError as error:
         raise click.ClickException(str(error)) from None
     if dry_run:

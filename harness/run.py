@@ -16,13 +16,13 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.files import read_json, write_json, write_text
+from harness.launch import Launcher
 from harness.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,22 @@ def recipe_hash(recipe: Recipe) -> str:
     return hashlib.sha256(recipe.dump().encode()).hexdigest()[:16]
 
 
-def plan(recipe: Recipe, recipe_path: Path, run_dir: Path) -> list[Step]:
-    harness = [sys.executable, "-m", "harness.cli"]
+def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = Launcher()) -> list[Step]:
+    """With a launcher, training runs under it (its accelerate config: DDP, FSDP, DeepSpeed) and evaluation
+    with the transformers backend shards over as many plain processes; vLLM parallelises by itself."""
+    from harness.evaluate.backends import pick_backend
+
     resolved = str(run_dir / "recipe.yaml")
     base = recipe.model.name
+    shard_eval = launcher.active and pick_backend(recipe.eval.backend) == "transformers"
+    evaluator = launcher if shard_eval else Launcher()
     return [
-        Step("train", harness + ["train", resolved, "-o", str(run_dir)], clean_env=False),
-        Step("eval_base", harness + ["eval", base, "--recipe", resolved, "-o", str(run_dir / "eval" / "base")], True),
-        Step("eval_tuned", harness + ["eval", str(run_dir), "--recipe", resolved, "-o", str(run_dir / "eval" / "tuned")], True),
-        Step("report", harness + ["report", str(run_dir)], True),
+        Step("train", launcher.wrap(["train", resolved, "-o", str(run_dir)]), clean_env=False),
+        Step("eval_base", evaluator.wrap(["eval", base, "--recipe", resolved, "-o", str(run_dir / "eval" / "base")],
+                                         with_config=False), True),  # fmt: skip
+        Step("eval_tuned", evaluator.wrap(["eval", str(run_dir), "--recipe", resolved, "-o",
+                                           str(run_dir / "eval" / "tuned")], with_config=False), True),  # fmt: skip
+        Step("report", Launcher().wrap(["report", str(run_dir)]), True),
     ]
 
 
@@ -102,8 +109,8 @@ def step_env(clean: bool) -> dict:
 
 
 def run(recipe: Recipe, recipe_path: Path, run_dir: Path, force: tuple[str, ...] = (), dry_run: bool = False,
-        echo=print) -> dict:  # fmt: skip
-    steps = plan(recipe, recipe_path, run_dir)
+        echo=print, launcher: Launcher = Launcher()) -> dict:  # fmt: skip
+    steps = plan(recipe, recipe_path, run_dir, launcher)
     digest = recipe_hash(recipe)
     state_path = run_dir / "steps.json"
     state = read_json(state_path) if state_path.exists() else {}
@@ -111,7 +118,7 @@ def run(recipe: Recipe, recipe_path: Path, run_dir: Path, force: tuple[str, ...]
         echo(recipe.dump())
         for step in steps:
             done = state.get(step.name, {}).get("recipe_hash") == digest and step.name not in force
-            echo(f"{'skip' if done else 'run '}  {step.name}: {' '.join(step.command[2:])}")
+            echo(f"{'skip' if done else 'run '}  {step.name}: {' '.join(step.command[1:])}")
         return state
     check_writable(run_dir)
     with run_lock(run_dir):

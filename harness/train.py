@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.data.sources import build_mixture
 from harness.files import environment, write_json, write_text
+from harness.launch import is_main_process, world_size
 from harness.models.loading import adapter_base, load_model, load_tokenizer, resolve_model
 from harness.models.template_checks import check_template
 from harness.recipe import Recipe, build_lora_config, build_sft_config
@@ -118,19 +119,22 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
 
     run_dir = Path(run_dir)
     train_dir, model_dir = run_dir / "train", run_dir / "model"
-    write_text(run_dir / "recipe.resolved.yaml", recipe.dump())
-    write_json(run_dir / "environment.json", environment())
+    main_process = is_main_process()  # under a launcher every process trains; rank 0 writes the run folder
+    if main_process:
+        write_text(run_dir / "recipe.resolved.yaml", recipe.dump())
+        write_json(run_dir / "environment.json", {**environment(), "processes": world_size()})
 
     model_path = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
     settings = recipe.model
     tokenizer = load_tokenizer(model_path, settings.chat_template, settings.trust_remote_code, settings.revision)
     train_data, reports = build_mixture(recipe, recipe.data.sources)
     eval_data = build_mixture(recipe, recipe.data.eval_sources)[0] if recipe.data.eval_sources else None
-    write_json(run_dir / "data" / "report.json", {
-        "train": [r.as_dict() for r in reports], "train_rows": len(train_data),
-        "train_fingerprint": train_data._fingerprint,
-        "eval_rows": len(eval_data) if eval_data is not None else 0,
-    })  # fmt: skip
+    if main_process:
+        write_json(run_dir / "data" / "report.json", {
+            "train": [r.as_dict() for r in reports], "train_rows": len(train_data),
+            "train_fingerprint": train_data._fingerprint,
+            "eval_rows": len(eval_data) if eval_data is not None else 0,
+        })  # fmt: skip
 
     guard_held_out(recipe, reports)
     template = check_template(tokenizer, train_data[0], recipe.mode)
@@ -145,7 +149,12 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
     if adapter_base(model_path) and lora is not None:
         log.info("%s is a LoRA adapter: merged into its base before the new adapter is trained", model_path)
 
-    callbacks = [eval_callback(recipe, tokenizer)] if recipe.eval.during_training and recipe.eval.suites else []
+    callbacks = []
+    if recipe.eval.during_training and recipe.eval.suites:
+        if world_size() > 1:  # generating inside a sharded (FSDP, ZeRO-3) step would need every rank
+            log.info("eval.during_training is skipped with %d processes; the eval steps score the model", world_size())
+        else:
+            callbacks.append(eval_callback(recipe, tokenizer))
     trainer = SFTTrainer(model=model, args=sft_config, train_dataset=train_data, eval_dataset=eval_data,
                          processing_class=tokenizer, peft_config=lora, callbacks=callbacks)  # fmt: skip
     checkpoint = last_checkpoint(train_dir) if resume else None
@@ -153,9 +162,11 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
         log.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
     result = trainer.train(resume_from_checkpoint=checkpoint)
 
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    write_json(train_dir / "log_history.json", trainer.state.log_history)
-    write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step})
+    trainer.save_model(str(model_dir))  # gathers sharded weights; rank 0 writes
+    if main_process:
+        tokenizer.save_pretrained(str(model_dir))
+        write_json(train_dir / "log_history.json", trainer.state.log_history)
+        write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step,
+                                                "processes": world_size()})  # fmt: skip
     log.info("trained %d steps; model in %s", trainer.state.global_step, model_dir)
     return model_dir

@@ -4,6 +4,10 @@ Layout: `<out>/<suite>/samples.jsonl` (one record per item, appended as chunks f
 `<out>/<suite>/summary.json` (written atomically). A rerun keeps every finished record whose settings
 match and generates only the rest, so an interrupted eval ends with the same summary as an
 uninterrupted one. A sample that fails to generate or score is recorded as a failure with its reason.
+
+Under a launcher (`harness eval --launcher accelerate`) each process generates every n-th pending item
+into `samples.rank<r>.jsonl`; rank 0 merges them into `samples.jsonl` and writes the summary, which is
+the one a single process writes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pathlib import Path
 
 from harness.evaluate.backends import Generation, Request
 from harness.evaluate.suites import Item, Suite, build_suite, summarize
-from harness.files import package_versions, read_json, write_json
+from harness.files import package_versions, read_json, write_json, write_text
+from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
 from harness.recipe import EvalSettings, ModelSettings
 
@@ -64,7 +69,8 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
             continue
         suite = build_suite(suite_settings, seed, base_dir)
         summaries[suite.name] = run_suite(suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path)
-    write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
+    if is_main_process():
+        write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
     return summaries
 
 
@@ -100,36 +106,50 @@ def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
 
 
 def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suite_dir: Path, model: str,
-              model_path: str) -> dict:  # fmt: skip
-    """`backend_for()` gives the backend; it is called only when some item still needs generating."""
-    from tqdm.auto import tqdm
-
+              model_path: str) -> dict | None:  # fmt: skip
+    """`backend_for()` gives the backend; it is called only when some item still needs generating.
+    Returns the summary (None on the ranks other than 0 of a launched group)."""
     generation = settings.generation
     fingerprint = _fingerprint(suite, settings, tokenizer, model_path)
     samples_path = suite_dir / "samples.jsonl"
+    group = distributed_state()
+    rank, ranks = (group.process_index, group.num_processes) if group else (0, 1)
     done = _load_records(samples_path, fingerprint)
-    suite_dir.mkdir(parents=True, exist_ok=True)
-    if samples_path.exists():  # keep only reusable records, then append
-        kept = [json.dumps(done[i.id], ensure_ascii=False) for i in suite.items if i.id in done]
-        samples_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    leftovers = sorted(suite_dir.glob("samples.rank*.jsonl"))  # from an interrupted sharded run
+    for shard in leftovers:
+        done.update(_load_records(shard, fingerprint))
+    if group:
+        group.wait_for_everyone()  # every rank has read the files before rank 0 rewrites them
+    if rank == 0:
+        suite_dir.mkdir(parents=True, exist_ok=True)
+        if samples_path.exists() or leftovers or ranks > 1:  # keep only reusable records, then append
+            kept = [json.dumps(done[i.id], ensure_ascii=False) for i in suite.items if i.id in done]
+            write_text(samples_path, "".join(line + "\n" for line in kept))
+            for shard in leftovers:
+                shard.unlink()
+    if group:
+        group.wait_for_everyone()
     pending = [item for item in suite.items if item.id not in done]
-    if done:
+    if done and rank == 0:
         log.info("%s: reusing %d finished samples, %d to go", suite.name, len(done), len(pending))
     started = time.perf_counter()
-    backend = backend_for() if pending else None
-    chunk = max(settings.batch_size * 4, 16)
-    with samples_path.open("a", encoding="utf-8") as stream, tqdm(total=len(pending), desc=f"eval {suite.name}") as bar:
-        for start in range(0, len(pending), chunk):
-            items = pending[start : start + chunk]
-            requests = [Request(render_prompt(tokenizer, item, generation.chat_template_kwargs), item.messages, item.tools)
-                        for item in items]  # fmt: skip
-            for item, request, outputs in zip(items, requests, _generate(backend, requests, generation), strict=True):
-                record = _record(suite, item, request.prompt, outputs, fingerprint)
-                done[item.id] = record
-                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+    mine = pending[rank::ranks]  # interleaved: the length-sorted batches stay alike across ranks
+    output_path = samples_path if ranks == 1 else suite_dir / f"samples.rank{rank}.jsonl"
+    backend = backend_for() if mine else None
+    _generate_into(output_path, mine, suite, tokenizer, backend, settings, fingerprint, done)
+    if group:
+        group.wait_for_everyone()
+        if rank != 0:
+            return None
+        with samples_path.open("a", encoding="utf-8") as stream:
+            for shard in sorted(suite_dir.glob("samples.rank*.jsonl")):
+                records = _load_records(shard, fingerprint)
+                done.update(records)
+                stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records.values()))
             stream.flush()
             os.fsync(stream.fileno())
-            bar.update(len(items))
+        for shard in suite_dir.glob("samples.rank*.jsonl"):
+            shard.unlink()
     records = [done[item.id] for item in suite.items]
     summary = {
         "version": SUMMARY_VERSION,
@@ -137,7 +157,7 @@ def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suit
         "kind": suite.kind,
         "model": model,
         "model_path": model_path,
-        "backend": getattr(backend, "name", None) if pending else _previous_backend(suite_dir),
+        "backend": (getattr(backend, "name", None) or settings.backend) if pending else _previous_backend(suite_dir),
         "n_items": len(records),
         "n_samples": sum(len(r["outputs"]) for r in records),
         "metrics": summarize(suite, records),
@@ -148,8 +168,31 @@ def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suit
         "packages": package_versions(),
     }
     write_json(suite_dir / "summary.json", summary)
-    write_json(suite_dir / "timing.json", {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending)})
+    write_json(suite_dir / "timing.json", {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending),
+                                           "processes": ranks})  # fmt: skip
     return summary
+
+
+def _generate_into(path: Path, items: list[Item], suite: Suite, tokenizer, backend, settings: EvalSettings,
+                   fingerprint: str, done: dict) -> None:  # fmt: skip
+    """Generate and score in chunks, appending each finished chunk to `path` (synced: a kill loses at most one chunk)."""
+    from tqdm.auto import tqdm
+
+    generation = settings.generation
+    chunk = max(settings.batch_size * 4, 16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream, tqdm(total=len(items), desc=f"eval {suite.name}") as bar:
+        for start in range(0, len(items), chunk):
+            batch = items[start : start + chunk]
+            requests = [Request(render_prompt(tokenizer, item, generation.chat_template_kwargs), item.messages, item.tools)
+                        for item in batch]  # fmt: skip
+            for item, request, outputs in zip(batch, requests, _generate(backend, requests, generation), strict=True):
+                record = _record(suite, item, request.prompt, outputs, fingerprint)
+                done[item.id] = record
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+            bar.update(len(batch))
 
 
 def _previous_backend(suite_dir: Path) -> str | None:

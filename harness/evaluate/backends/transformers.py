@@ -17,9 +17,13 @@ class TransformersBackend:
     def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False):
         import torch
 
+        from harness.launch import distributed_state
+
         tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
         model = load_model(model_path, dtype, trust_remote_code, merge_adapter=True).eval()
-        self._setup(model.to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer, batch_size)
+        group = distributed_state()  # one launched process per GPU: each takes its own
+        device = group.device if group else ("cuda" if torch.cuda.is_available() else "cpu")
+        self._setup(model.to(device), tokenizer, batch_size)
 
     @classmethod
     def from_objects(cls, model, tokenizer, batch_size: int = 32) -> TransformersBackend:
