@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from harness.models.tiny import TinySpec
 
@@ -255,10 +257,37 @@ def _build(config_class, values: dict, where: str):
     if unknown:
         raise RecipeError("\n".join(
             f"{where}.{key}: not a {name} field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
+    # Dataclasses do not check types; a string learning rate would otherwise fail deep inside training.
+    types = _field_types(config_class)
+    wrong = []
+    for key, value in values.items():
+        if key in types:
+            try:
+                types[key].validate_python(value)
+            except ValidationError as error:
+                wrong.append(f"{where}.{key}: {error.errors()[0]['msg']} (got {value!r:.80})")
+    if wrong:
+        raise RecipeError("\n".join(wrong))
     try:
         return config_class(**values)
     except (TypeError, ValueError) as error:
         raise RecipeError(f"{where}: {name} rejected it: {error}") from None
+
+
+@functools.cache
+def _field_types(config_class) -> dict[str, TypeAdapter]:
+    """A pydantic validator per dataclass field whose annotation pydantic understands."""
+    try:
+        hints = typing.get_type_hints(config_class)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: leave the checking to the class
+        return {}
+    adapters = {}
+    for field in dataclasses.fields(config_class):
+        try:
+            adapters[field.name] = TypeAdapter(hints[field.name])
+        except Exception:  # noqa: BLE001
+            continue
+    return adapters
 
 
 def build_sft_config(recipe: Recipe, output_dir: str | Path, **defaults):

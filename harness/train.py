@@ -11,6 +11,8 @@ import json
 import logging
 from pathlib import Path
 
+from jinja2 import TemplateError
+
 from harness.data.sources import build_mixture
 from harness.files import environment, write_json, write_text
 from harness.launch import is_main_process, world_size
@@ -127,8 +129,8 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
     model_path = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
     settings = recipe.model
     tokenizer = load_tokenizer(model_path, settings.chat_template, settings.trust_remote_code, settings.revision)
-    train_data, reports = build_mixture(recipe, recipe.data.sources)
-    eval_data = build_mixture(recipe, recipe.data.eval_sources)[0] if recipe.data.eval_sources else None
+    train_data, reports = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer)
+    eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer)[0] if recipe.data.eval_sources else None
     if main_process:
         write_json(run_dir / "data" / "report.json", {
             "train": [r.as_dict() for r in reports], "train_rows": len(train_data),
@@ -137,7 +139,10 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
         })  # fmt: skip
 
     guard_held_out(recipe, reports)
-    template = check_template(tokenizer, train_data[0], recipe.mode)
+    try:
+        template = check_template(tokenizer, train_data[0], recipe.mode)
+    except TemplateError as error:
+        raise TrainError(f"the chat template fails on the first training row: {type(error).__name__}: {error}") from None
     if not template.ok:
         raise TrainError("chat template check failed on the first training row:\n- " + "\n- ".join(template.problems))
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.data import builtin
-from harness.data.formats import RowError, canonical_row
+from harness.data.formats import RowError, canonical_row, conversation_of, tools_of
 from harness.recipe import Recipe, SourceSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_BUILTIN_SAMPLES = 2000
 FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 SHOWN_ROWS_PER_REASON = 10
+SFT_MAX_LENGTH = 1024  # trl.SFTConfig's default max_length
 
 
 class DataError(ValueError):
@@ -133,8 +134,30 @@ def _map_columns(rows: list, source: SourceSettings) -> list:
     return mapped
 
 
-def check_rows(rows: list, mode: str, report: SourceReport, on_error: str) -> list[dict]:
-    valid = []
+def rendered_lengths(rows: list[dict], tokenizer, max_length: int) -> tuple[dict[int, str], set[int]]:
+    """({row index: why the chat template cannot render it}, indices of rows longer than `max_length`
+    tokens once rendered, which the trainer would cut silently). A text of at most max_length UTF-8
+    bytes cannot be longer (a token covers at least one byte), so only longer texts are tokenized."""
+    from jinja2 import TemplateError
+
+    failed, texts = {}, {}
+    for index, row in enumerate(rows):
+        try:
+            texts[index] = tokenizer.apply_chat_template(conversation_of(row), tools=tools_of(row), tokenize=False)
+        except TemplateError as error:
+            failed[index] = f"the chat template fails on it: {type(error).__name__}: {error}"
+    candidates = [i for i, text in texts.items() if len(text.encode()) > max_length]
+    if not candidates:
+        return failed, set()
+    lengths = tokenizer([texts[i] for i in candidates], add_special_tokens=False, return_length=True)["length"]
+    return failed, {i for i, length in zip(candidates, lengths) if length > max_length}
+
+
+def check_rows(rows: list, mode: str, report: SourceReport, on_error: str, tokenizer=None,
+               max_length: int | None = None) -> list[dict]:  # fmt: skip
+    """Canonical rows; malformed ones (and, given the tokenizer, rows longer than `max_length`) are
+    counted per reason with their row numbers, or abort."""
+    valid, numbers = [], []
     for index, row in enumerate(rows):
         if isinstance(row, dict):
             tags = {**row, **(row.get("meta") if isinstance(row.get("meta"), dict) else {})}
@@ -146,10 +169,22 @@ def check_rows(rows: list, mode: str, report: SourceReport, on_error: str) -> li
             if isinstance(row, RowError):
                 raise row
             valid.append(canonical_row(row, mode))
+            numbers.append(index)
         except RowError as error:
             if on_error == "abort":
                 raise DataError(f"{report.source}: row {index}: {error}") from None
             report.bad_rows[str(error) if isinstance(row, RowError) else _reason(error)].append(index)
+    if tokenizer is not None and max_length and valid:
+        failed, overlong = rendered_lengths(valid, tokenizer, max_length)
+        too_long = f"longer than train.max_length ({max_length} tokens): the trainer would cut it"
+        problems = sorted({**failed, **{i: too_long for i in overlong}}.items())
+        if problems and on_error == "abort":
+            index, reason = problems[0]
+            raise DataError(f"{report.source}: row {numbers[index]}: {reason}")
+        for index, reason in problems:
+            report.bad_rows[reason].append(numbers[index])
+        valid = [row for i, row in enumerate(valid) if i not in failed and i not in overlong]
+        report.bad_rows = defaultdict(list, {reason: sorted(rows) for reason, rows in report.bad_rows.items()})
     report.rows_read, report.rows_valid = len(rows), len(valid)
     if report.bad_count:
         log.warning("%s: skipped %d malformed row(s): %s", report.source, report.bad_count,
@@ -173,19 +208,22 @@ def size_rows(rows: list[dict], source: SourceSettings, rng: random.Random) -> l
     return list(rows)
 
 
-def build_mixture(recipe: Recipe, sources: list[SourceSettings], split: str | None = None):
-    """(datasets.Dataset, [SourceReport]) for the given sources of the recipe."""
+def build_mixture(recipe: Recipe, sources: list[SourceSettings], split: str | None = None, tokenizer=None):
+    """(datasets.Dataset, [SourceReport]) for the given sources of the recipe. Given the tokenizer, rows
+    longer than the recipe's `train.max_length` count as malformed instead of being truncated."""
     import datasets
 
     rng = random.Random(recipe.seed)
     mixed, reports = [], []
+    max_length = recipe.train.get("max_length", SFT_MAX_LENGTH)
     for source in sources:
         rows, report = read_source(source, recipe, split)
-        valid = check_rows(rows, recipe.mode, report, recipe.data.on_error)
+        valid = check_rows(rows, recipe.mode, report, recipe.data.on_error, tokenizer, max_length)
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)
         if not used:
-            raise DataError(f"{source.label}: no usable rows ({report.bad_count} malformed of {report.rows_read})")
+            reasons = "; ".join(f"{reason} (x{len(rows)})" for reason, rows in report.bad_rows.items())
+            raise DataError(f"{source.label}: no usable rows ({report.bad_count} malformed of {report.rows_read}: {reasons})")
         log.info("%s: %d rows read, %d valid, %d used", source.label, report.rows_read, report.rows_valid, len(used))
         mixed += used
         reports.append(report)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -184,10 +185,13 @@ def _generate_into(path: Path, items: list[Item], suite: Suite, tokenizer, backe
     with path.open("a", encoding="utf-8") as stream, tqdm(total=len(items), desc=f"eval {suite.name}") as bar:
         for start in range(0, len(items), chunk):
             batch = items[start : start + chunk]
-            requests = [Request(render_prompt(tokenizer, item, generation.chat_template_kwargs), item.messages, item.tools)
-                        for item in batch]  # fmt: skip
-            for item, request, outputs in zip(batch, requests, _generate(backend, requests, generation), strict=True):
-                record = _record(suite, item, request.prompt, outputs, fingerprint)
+            prompts = [_render_or_error(tokenizer, item, generation.chat_template_kwargs) for item in batch]
+            requests = [Request(prompt, item.messages, item.tools) for item, prompt in zip(batch, prompts)
+                        if not isinstance(prompt, Generation)]  # fmt: skip
+            generated = iter(_generate(backend, requests, generation) if requests else [])
+            for item, prompt in zip(batch, prompts):
+                outputs = [prompt] * generation.n if isinstance(prompt, Generation) else next(generated)
+                record = _record(suite, item, "" if isinstance(prompt, Generation) else prompt, outputs, fingerprint)
                 done[item.id] = record
                 stream.write(json.dumps(record, ensure_ascii=False) + "\n")
             stream.flush()
@@ -198,6 +202,16 @@ def _generate_into(path: Path, items: list[Item], suite: Suite, tokenizer, backe
 def _previous_backend(suite_dir: Path) -> str | None:
     path = suite_dir / "summary.json"
     return read_json(path).get("backend") if path.exists() else None
+
+
+def _render_or_error(tokenizer, item: Item, chat_template_kwargs: dict) -> str | Generation:
+    """The prompt, or a failed generation saying why the template could not render this item."""
+    from jinja2 import TemplateError
+
+    try:
+        return render_prompt(tokenizer, item, chat_template_kwargs)
+    except (TemplateError, TypeError, ValueError) as error:
+        return Generation("", "error", error=f"the chat template cannot render this item: {type(error).__name__}: {error}")
 
 
 def _generate(backend, requests: list[Request], settings) -> list[list[Generation]]:
@@ -215,8 +229,17 @@ def _generate(backend, requests: list[Request], settings) -> list[list[Generatio
     return results
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """Lone surrogates (invalid UTF-8 from a server's JSON) become U+FFFD, so the record can be written."""
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _record(suite: Suite, item: Item, prompt: str, outputs: list[Generation], fingerprint: str) -> dict:
     verdicts = []
+    outputs = [Generation(valid_text(o.text), o.finish_reason, o.tokens, o.error) for o in outputs]
     for output in outputs:
         verdict = suite.score(output.text, item).as_dict()
         if output.finish_reason == "error":

@@ -62,9 +62,24 @@ def load_tokenizer(path: str, chat_template: str | None = None, trust_remote_cod
         if not template_path.exists():
             raise ModelError(f"model.chat_template: {chat_template}: no such file")
         tokenizer.chat_template = template_path.read_text()
+    _check_renders(tokenizer, f"model.chat_template {chat_template}" if chat_template not in (None, "harness")
+                   else f"the chat template of {path}")  # fmt: skip
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+PROBE_CONVERSATION = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+
+
+def _check_renders(tokenizer, where: str) -> None:
+    """A template that cannot render a two-turn conversation fails here, named, not deep in training."""
+    from jinja2 import TemplateError
+
+    try:
+        tokenizer.apply_chat_template(PROBE_CONVERSATION, tokenize=False)
+    except TemplateError as error:
+        raise ModelError(f"{where} does not render a user/assistant conversation: {type(error).__name__}: {error}") from None
 
 
 def torch_dtype(dtype: str):
@@ -98,5 +113,5 @@ def _hub_call(function, name: str, **kwargs):
     try:
         return function(name, **kwargs)
     except OSError as error:
-        raise ModelError(f"model {name!r} could not be loaded: {error}. If it is a hub id and this machine is "
+        raise ModelError(f"model {name!r} could not be loaded: {str(error).rstrip('.')}. If it is a hub id and this machine is "
                          "offline, download it elsewhere and give the local folder.") from None  # fmt: skip

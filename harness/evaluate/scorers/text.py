@@ -10,12 +10,15 @@ from functools import lru_cache
 from harness.evaluate.scorers import Verdict
 
 
+PUNCTUATION = str.maketrans("", "", string.punctuation + "¿¡")
+ARTICLES = re.compile(r"\b(a|an|the)\b")
+MAX_CHARS = 20_000  # ROUGE-L is quadratic: longer predictions are scored on their first MAX_CHARS characters
+
+
 def normalize(text: str) -> str:
     """Lower-case, drop punctuation and articles, squash whitespace (SQuAD / Super-NI style)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation) | {"¿", "¡"})
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+    text = unicodedata.normalize("NFKC", text).lower().translate(PUNCTUATION)
+    return " ".join(ARTICLES.sub(" ", text).split())
 
 
 def exact_match(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
@@ -39,6 +42,8 @@ class _Tokenizer:
 
 
 def rouge_l(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
-    score = _rouge().score(reference, prediction)["rougeL"].fmeasure
+    cut = len(prediction) > MAX_CHARS
+    score = _rouge().score(reference, prediction[:MAX_CHARS])["rougeL"].fmeasure
     exact = normalize(prediction) == normalize(reference)
-    return Verdict(exact, score, None if exact else f"ROUGE-L {score:.2f}", parsed=prediction.strip())
+    reason = None if exact else f"ROUGE-L {score:.2f}" + (f" (on the first {MAX_CHARS} of {len(prediction)} characters)" if cut else "")
+    return Verdict(exact, score, reason, parsed=prediction.strip()[:MAX_CHARS])
