@@ -176,9 +176,13 @@ def _recipe_for(target: str, recipe_path: str | None, overrides: tuple[str, ...]
         return _load(recipe_path, overrides)
     if run_recipe.exists():
         return _load(str(run_recipe), overrides)
-    from harness.recipe import parse_recipe
+    from harness.recipe import apply_overrides, parse_recipe
 
-    return parse_recipe({"name": "eval", "mode": "chat", "data": {"sources": [{"builtin": "chat"}]}})
+    default = {"name": "eval", "mode": "chat", "data": {"sources": [{"builtin": "chat"}]}}
+    try:
+        return parse_recipe(apply_overrides(default, list(overrides)))
+    except RecipeError as error:
+        raise click.ClickException(str(error)) from None
 
 
 suite_option = click.option("--suite", "suites", multiple=True, metavar="NAME[:PATH]",

@@ -211,10 +211,15 @@ def parse_recipe(raw: dict, source: Path | None = None) -> Recipe:
     return recipe
 
 
+def field_path(*parts) -> str:
+    """`data.sources.0.path`; a key that is not a plain name is quoted, so the path stays readable."""
+    return ".".join(str(p) if re.fullmatch(r"[\w\-]+", str(p)) else repr(str(p)) for p in parts)
+
+
 def _describe(error: ValidationError, raw: dict) -> list[str]:
     lines = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"])
+        location = field_path(*item["loc"])
         if item["type"] == "extra_forbidden":
             model = _model_at(Recipe, item["loc"][:-1], raw)
             hint = _did_you_mean(str(item["loc"][-1]), list(model.model_fields) if model else [])
@@ -256,7 +261,7 @@ def _build(config_class, values: dict, where: str):
     unknown = [key for key in values if key not in known]
     if unknown:
         raise RecipeError("\n".join(
-            f"{where}.{key}: not a {name} field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
+            f"{where}.{field_path(key)}: not a {name} field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
     # Dataclasses do not check types; a string learning rate would otherwise fail deep inside training.
     types = _field_types(config_class)
     wrong = []
@@ -265,7 +270,7 @@ def _build(config_class, values: dict, where: str):
             try:
                 types[key].validate_python(value)
             except ValidationError as error:
-                wrong.append(f"{where}.{key}: {error.errors()[0]['msg']} (got {value!r:.80})")
+                wrong.append(f"{where}.{field_path(key)}: {error.errors()[0]['msg']} (got {value!r:.80})")
     if wrong:
         raise RecipeError("\n".join(wrong))
     try:

@@ -16,7 +16,12 @@ from jinja2 import TemplateError
 from harness.data.sources import build_mixture
 from harness.files import environment, write_json, write_text
 from harness.launch import is_main_process, world_size
-from harness.models.loading import adapter_base, load_model, load_tokenizer, resolve_model
+from harness.models.loading import (
+    adapter_base,
+    load_model,
+    load_tokenizer,
+    resolve_model,
+)
 from harness.models.template_checks import check_template
 from harness.recipe import Recipe, build_lora_config, build_sft_config
 
@@ -169,6 +174,9 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
 
     trainer.save_model(str(model_dir))  # gathers sharded weights; rank 0 writes
     if main_process:
+        # The Trainer pickles its arguments next to the weights; a shared model folder holds no pickle.
+        (model_dir / "training_args.bin").unlink(missing_ok=True)
+        write_text(model_dir / "training_args.json", trainer.args.to_json_string())
         tokenizer.save_pretrained(str(model_dir))
         write_json(train_dir / "log_history.json", trainer.state.log_history)
         write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step,

@@ -55,3 +55,12 @@ def trained(harness_cache, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("trained")
     return {mode: train(short_recipe(mode), root / mode) for mode in ("instruct", "chat", "tools", "reasoning")}
+
+
+# Property-based tests: the same examples on every run by default (CI stays reproducible);
+# `python -m pytest tests/reliability --hypothesis-profile=fuzz` explores new ones, ten times as many.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("default", derandomize=True, deadline=None, max_examples=100)
+hypothesis_settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=1000)
+hypothesis_settings.load_profile("default")

@@ -101,13 +101,6 @@ def test_bad_yaml_and_missing_file(tmp_path):
         load_recipe(bad)
 
 
-def test_yaml_is_loaded_safely(tmp_path):
-    path = tmp_path / "evil.yaml"
-    path.write_text("name: !!python/object/apply:os.system ['echo pwned']\nmode: chat\n")
-    with pytest.raises(RecipeError, match="not valid YAML"):
-        load_recipe(path)
-
-
 def test_cpu_defaults_turn_off_bf16_and_checkpointing_unless_set(tmp_path):
     recipe = load_recipe(write(tmp_path, MINIMAL))
     config = build_sft_config(recipe, "/tmp/out", **training_defaults(recipe))

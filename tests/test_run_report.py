@@ -1,7 +1,6 @@
 """`harness run` end to end on a short recipe, the leaderboard report, and the HTML in a real browser."""
 
 import csv
-import json
 import shutil
 import subprocess
 import sys
@@ -66,16 +65,6 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     assert result.exit_code == 0, result.output
     assert "run   train" in result.output and "run   report" in result.output and "mode: reasoning" in result.output
     assert not (tmp_path / "run").exists()
-
-
-def test_a_locked_run_folder_is_refused(finished_run):
-    import fcntl
-
-    path, run_dir, _ = finished_run
-    with (run_dir / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        result = CliRunner().invoke(main, ["run", str(path), "-o", str(run_dir)])
-    assert result.exit_code != 0 and "in use by another harness run" in result.output
 
 
 def test_unwritable_run_folder_is_reported_before_training(tmp_path):

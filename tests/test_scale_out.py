@@ -8,7 +8,6 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-
 from conftest import REPO, short_recipe
 
 CONFIGS = REPO / "configs" / "accelerate"
@@ -87,7 +86,10 @@ def test_sharded_eval_resumes_from_the_rank_files_of_an_interrupted_run(trained,
 
 
 def _launch_args(config: Path):
-    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.commands.launch import (
+        _validate_launch_command,
+        launch_command_parser,
+    )
 
     return _validate_launch_command(launch_command_parser().parse_args(["--config_file", str(config), "train.py"]))
 

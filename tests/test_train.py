@@ -1,21 +1,15 @@
 """Short real training runs of the tiny model: every mode learns, masks are right, LoRA and resume work."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import yaml
+from conftest import short_recipe
 
 from harness.files import read_json
 from harness.models.loading import load_model, load_tokenizer
 from harness.recipe import parse_recipe
 from harness.train import train
-
-from conftest import FAST_TRAIN, short_recipe
 
 
 def losses(run_dir):
@@ -79,28 +73,6 @@ def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
     with torch.no_grad():
         assert not torch.allclose(tuned(**inputs).logits, base(**inputs).logits)
     assert load_tokenizer(str(adapter_dir)).chat_template == tokenizer.chat_template
-
-
-def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, harness_cache):
-    recipe = {"name": "resume", "mode": "chat", "data": {"sources": [{"builtin": "chat", "samples": 200}]},
-              "train": {**FAST_TRAIN, "max_steps": 16, "save_steps": 5, "logging_steps": 1}}  # fmt: skip
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "harness.cli", "train", str(path), "-o", str(run_dir)]
-    env = {**os.environ, "HARNESS_CACHE": str(harness_cache)}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (run_dir / "train" / "checkpoint-10").exists():
-        assert process.poll() is None and time.time() < deadline, "training ended before a checkpoint"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (run_dir / "model").exists()
-    subprocess.run(command + ["--resume"], env=env, check=True, capture_output=True)
-    assert read_json(run_dir / "train" / "metrics.json")["global_step"] == 16
-    steps = [entry["step"] for entry in read_json(run_dir / "train" / "log_history.json") if "loss" in entry]
-    assert steps == list(range(1, 17)), steps  # no gap, no repeat
 
 
 def test_a_mixture_with_held_out_tasks_fails_before_training(tmp_path):

@@ -43,7 +43,7 @@ def render_prompt(tokenizer, item: Item, chat_template_kwargs: dict) -> str:
 def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int = 0,
              model_settings: ModelSettings | None = None, base_dir: Path | None = None, backend=None) -> dict:  # fmt: skip
     """Evaluate a model reference on every suite of `settings`; returns {suite name: summary}."""
-    model_settings = model_settings or ModelSettings()
+    model, model_settings = str(model), model_settings or ModelSettings()
     out_dir = Path(out_dir)
     model_path = resolve_model(model, model_settings.tiny, seed)
     # The model folder's own template (a trained run saved it), else the recipe's choice, as in training.
@@ -69,7 +69,11 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
                                           base_dir, seed)  # fmt: skip
             continue
         suite = build_suite(suite_settings, seed, base_dir)
-        summaries[suite.name] = run_suite(suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path)
+        reproduce = {"suite": suite_settings.model_dump(), "seed": seed, "backend": settings.backend,
+                     "batch_size": settings.batch_size, "backend_options": settings.backend_options,
+                     "model_settings": model_settings.model_dump(mode="json")}  # fmt: skip
+        summaries[suite.name] = run_suite(suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path,
+                                          reproduce)  # fmt: skip
     if is_main_process():
         write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
     return summaries
@@ -107,8 +111,9 @@ def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
 
 
 def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suite_dir: Path, model: str,
-              model_path: str) -> dict | None:  # fmt: skip
+              model_path: str, reproduce: dict | None = None) -> dict | None:  # fmt: skip
     """`backend_for()` gives the backend; it is called only when some item still needs generating.
+    `reproduce`: the settings that made the items and outputs, recorded in the summary.
     Returns the summary (None on the ranks other than 0 of a launched group)."""
     generation = settings.generation
     fingerprint = _fingerprint(suite, settings, tokenizer, model_path)
@@ -167,6 +172,7 @@ def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suit
         "system_prompt_sha256": sha256(json.dumps(sorted({m["content"] for i in suite.items for m in i.messages
                                                           if m["role"] == "system"}))),  # fmt: skip
         "packages": package_versions(),
+        "reproduce": reproduce or {},
     }
     write_json(suite_dir / "summary.json", summary)
     write_json(suite_dir / "timing.json", {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending),

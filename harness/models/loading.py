@@ -110,8 +110,18 @@ def load_model(path: str, dtype: str = "auto", trust_remote_code: bool = False, 
 
 
 def _hub_call(function, name: str, **kwargs):
+    import pickle
+
     try:
         return function(name, **kwargs)
+    except ValueError as error:
+        if "trust_remote_code" not in str(error):
+            raise
+        raise ModelError(f"model {name!r} ships its own code, which harness does not run unless the recipe says "
+                         "`model: {trust_remote_code: true}` (read that code first)") from None  # fmt: skip
+    except pickle.UnpicklingError:
+        raise ModelError(f"model {name!r}: its pickled weights hold more than tensors; refused (torch.load with "
+                         "weights_only). Convert them to safetensors from a trusted copy.") from None  # fmt: skip
     except OSError as error:
         raise ModelError(f"model {name!r} could not be loaded: {str(error).rstrip('.')}. If it is a hub id and this machine is "
                          "offline, download it elsewhere and give the local folder.") from None  # fmt: skip

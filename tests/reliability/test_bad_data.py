@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import short_recipe
+
 from harness.data.sources import DataError, build_mixture
 from harness.models.loading import ModelError
 from harness.recipe import parse_recipe

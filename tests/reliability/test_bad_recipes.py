@@ -5,10 +5,10 @@ import re
 
 import pytest
 import yaml
+from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
 from harness.recipe import RecipeError, build_lora_config, build_sft_config, load_recipe
 from harness.train import training_defaults
 
@@ -16,7 +16,8 @@ SHIPPED = {path.name: yaml.safe_load(path.read_text()) for path in sorted((REPO 
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.text(max_size=12),
                    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))  # fmt: skip
 # An error line: "<file>: <field.path>: <problem>" (the field path may hold list indexes).
-ERROR_LINE = re.compile(r"^(?P<file>[^:]+\.yaml): (?P<field>[\w.\-]+(?: \(.*\))?): (?P<problem>.+)$")
+PART = r"(?:[\w\-]+|'[^']*'|\"[^\"]*\")"
+ERROR_LINE = re.compile(rf"^(?P<file>[^:]+\.yaml): (?P<field>{PART}(?:\.{PART})*): (?P<problem>.+)$")
 
 
 def paths_of(node, prefix=()):
@@ -72,7 +73,7 @@ def mutated_recipes(draw):
     return mutate(tree, path, draw(st.sampled_from(["delete", "replace", "add"])), draw(VALUES))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tree=mutated_recipes())
 def test_mutated_recipes_are_valid_or_name_file_field_and_problem(tree, tmp_path):
     path = tmp_path / "mutated.yaml"
@@ -83,7 +84,7 @@ def test_mutated_recipes_are_valid_or_name_file_field_and_problem(tree, tmp_path
         assert_clear(error, path)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=200))
 def test_random_text_is_a_recipe_or_an_error_naming_the_file(text, tmp_path):
     path = tmp_path / "random.yaml"

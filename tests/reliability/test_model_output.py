@@ -4,10 +4,10 @@ import json
 import time
 
 import pytest
+from conftest import SHARED_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import SHARED_DATA
 from harness.evaluate.scoring import score_predictions
 from harness.evaluate.suites import build_suite
 from harness.recipe import SuiteSettings
@@ -76,7 +76,7 @@ def test_a_predictions_file_of_hostile_outputs_is_scored_to_the_end(tmp_path, mo
     assert not (tmp_path / "PWNED").exists()
 
 
-@settings(max_examples=300, deadline=None)
+@settings()
 @given(text=st.text(alphabet=st.characters(codec=None), max_size=300) |
        st.builds(lambda a, b: f"<tool_call>{a}</tool_call>{b}", st.text(max_size=80), st.text(max_size=20)) |
        st.builds(lambda a: f"<think>{a}</think>The answer is {a}", st.text(max_size=40)))  # fmt: skip

@@ -9,7 +9,6 @@ from functools import lru_cache
 
 from harness.evaluate.scorers import Verdict
 
-
 PUNCTUATION = str.maketrans("", "", string.punctuation + "¿¡")
 ARTICLES = re.compile(r"\b(a|an|the)\b")
 MAX_CHARS = 20_000  # ROUGE-L is quadratic: longer predictions are scored on their first MAX_CHARS characters
