@@ -255,3 +255,16 @@ def test_a_call_where_none_is_due_scores_wrong_on_bfcl_irrelevance():
         verdict = toolcall.score(f'<tool_call>{{"name": "{name}", "arguments": {{}}}}</tool_call>', [],
                                  {"tools": [bfcl_tool(f) for f in question["function"]]})  # fmt: skip
         assert verdict.details["error_type"] == "unexpected_call"
+
+
+@pytest.mark.parametrize("prediction,gold,correct", [
+    ("The answer is \\frac{24}{2}.", "12", True),
+    ("The answer is $\\sqrt{144}$", "12", True),
+    ("The answer is $\\boxed{12}$", "12", True),
+    ("The answer is \\boxed{12 + 0}.", "12", True),
+    ("The final answer is \\frac{1}{2} + \\frac{1}{2}", "1", True),
+    ("The answer is \\frac{1}{3}.", "0.5", False),
+])  # fmt: skip
+def test_latex_answers_after_the_answer_line_go_to_math_verify_whole(prediction, gold, correct):
+    verdict = reasoning.score(prediction, gold)
+    assert verdict.correct is correct and verdict.details["found_by"] == "answer_line"

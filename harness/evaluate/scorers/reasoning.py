@@ -16,8 +16,12 @@ from decimal import Decimal, InvalidOperation
 from harness.evaluate.scorers import Verdict
 
 NUMBER = r"-?[$]?\d[\d,]*(?:\.\d+)?"
+BRACED = r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}"  # {...} with up to two levels of nested braces
+# After "The answer is": inline math, a boxed answer, a LaTeX expression (\frac{24}{2}), a number, a word.
+ANSWER = (r"\$\s*\\boxed(" + BRACED + r")\s*\$|\$([^$]+)\$|\\boxed(" + BRACED + r")|((?:\\[a-zA-Z]+(?:" + BRACED + r")+[\s+\-*/^]*)+)|("
+          + NUMBER + r")|([^\s.$}]+)")  # fmt: skip
 STRICT_PATTERNS = (
-    ("answer_line", re.compile(r"[Tt]he (?:final )?answer is[:\s]*\$?\\?(?:boxed\{)?(" + NUMBER + r"|[^\s.$}]+)")),
+    ("answer_line", re.compile(r"[Tt]he (?:final )?answer is[:\s]*(?:" + ANSWER + ")")),
     ("boxed", re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")),
     ("gsm8k", re.compile(r"####\s*(" + NUMBER + ")")),
 )
@@ -41,9 +45,15 @@ def extract_answer(text: str) -> tuple[str | None, str | None]:
     for name, pattern in STRICT_PATTERNS:
         matches = pattern.findall(text)
         if matches:
-            return matches[-1].strip(), name
+            last = matches[-1] if isinstance(matches[-1], str) else next(group for group in matches[-1] if group)
+            return _unbrace(last.strip()), name
     numbers = LAST_NUMBER.findall(text)
     return (numbers[-1], "last_number") if numbers else (None, None)
+
+
+def _unbrace(answer: str) -> str:
+    """`{3}` from a boxed group -> `3`."""
+    return answer[1:-1].strip() if answer.startswith("{") and answer.endswith("}") else answer
 
 
 def gold_answer(reference: str) -> str:
@@ -68,14 +78,28 @@ def same_value(gold: str, prediction: str) -> bool:
     return _math_verify(gold, prediction)
 
 
+def _parsed_number(text: str) -> list | None:
+    """What math-verify's parse gives for a plain number, without its LaTeX parser (about 6 ms a call)."""
+    number = as_number(text)
+    if number is None or not number.is_finite():
+        return None
+    import sympy
+
+    value = sympy.Integer(int(number)) if number == number.to_integral_value() else sympy.Float(str(number))
+    return [value, str(number)]
+
+
 def _math_verify(gold: str, prediction: str) -> bool:
-    from math_verify import parse, verify
+    from math_verify import LatexExtractionConfig, parse, verify
 
     # math-verify bounds its own time with signals, which work only in the main thread.
     timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
-        gold_parsed = parse(f"${gold}$", parsing_timeout=timeout)
-        predicted = parse(f"${prediction}$", parsing_timeout=timeout)
+        # LaTeX extraction only: math-verify's other extractor runs sympy's parse_expr, which evaluates the
+        # text it parses (not safe for model output) and is the slow part; the answer is wrapped in $...$.
+        latex = [LatexExtractionConfig()]
+        gold_parsed = _parsed_number(gold) or parse(f"${gold}$", extraction_config=latex, parsing_timeout=timeout)
+        predicted = parse(f"${prediction}$", extraction_config=latex, parsing_timeout=timeout)
         return bool(verify(gold_parsed, predicted, timeout_seconds=timeout))
     except Exception:  # noqa: BLE001 - an unparseable answer is a wrong answer, never a crash
         return False
