@@ -125,7 +125,7 @@ class DuringTraining(Strict):
 
 class EvalSettings(Strict):
     backend: Literal["auto", "transformers", "vllm", "openai"] = "auto"
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(64, ge=1, description="Prompts per generate call (transformers backend); longest first")
     base_url: str | None = Field(None, description="openai backend: the server's /v1 URL")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     suites: list[SuiteSettings] = Field(default_factory=list)

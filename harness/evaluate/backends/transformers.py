@@ -1,4 +1,10 @@
-"""Batched `generate` with left padding and length-sorted batches; CPU or GPU."""
+"""Batched generation with left padding and length-sorted batches; CPU or GPU.
+
+Greedy decoding (what evaluation uses) runs its own short loop over the model's forward and KV cache
+instead of `generate`: each sequence leaves the batch, and its cache rows are dropped, the step it
+ends, so no compute goes to sequences that are done (`generate` keeps computing them until the
+longest ends). The outputs are the same tokens `generate` gives. Sampling uses `generate`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ log = logging.getLogger(__name__)
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 32, trust_remote_code: bool = False):
+    def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 64, trust_remote_code: bool = False):
         import torch
 
         from harness.launch import distributed_state
@@ -26,7 +32,7 @@ class TransformersBackend:
         self._setup(model.to(device), tokenizer, batch_size)
 
     @classmethod
-    def from_objects(cls, model, tokenizer, batch_size: int = 32) -> TransformersBackend:
+    def from_objects(cls, model, tokenizer, batch_size: int = 64) -> TransformersBackend:
         """Over a model already in memory (evaluation during training)."""
         backend = cls.__new__(cls)
         backend._setup(model, tokenizer, batch_size)
@@ -56,6 +62,13 @@ class TransformersBackend:
             inputs = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(self.device)
             was_training = self.model.training
             self.model.eval()
+            if not sampling and settings.n == 1:
+                with torch.inference_mode():
+                    new_tokens = self._greedy(inputs["input_ids"], inputs["attention_mask"], settings)
+                self.model.train(was_training)
+                for row, tokens in enumerate(new_tokens):
+                    results[batch[row]].append(self._decode(tokens, settings))
+                continue
             if sampling:
                 torch.manual_seed(settings.seed + start)
             with torch.inference_mode():
@@ -77,6 +90,46 @@ class TransformersBackend:
             for row, tokens in enumerate(new_tokens):
                 results[batch[row // settings.n]].append(self._decode(tokens, settings))
         return results
+
+    def _greedy(self, input_ids, attention_mask, settings: GenerationSettings) -> list[list[int]]:
+        """Greedy decoding that drops each sequence from the batch (and the KV cache) when it ends."""
+        import torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        stop_ids = torch.tensor(sorted(self.stop_ids), device=self.device)
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # as generate derives them from left padding
+        active = list(range(len(input_ids)))  # original row of each row still generating
+        generated: list[list[int]] = [[] for _ in active]
+        step_ids = input_ids
+        extra = {"logits_to_keep": 1} if self._keeps_logits else {}
+        for _ in range(settings.max_new_tokens):
+            logits = self.model(input_ids=step_ids, attention_mask=attention_mask, position_ids=positions,
+                                past_key_values=cache, use_cache=True, **extra).logits[:, -1, :]  # fmt: skip
+            next_ids = logits.argmax(-1)
+            for row, token in zip(active, next_ids.tolist()):
+                generated[row].append(token)
+            ended = torch.isin(next_ids, stop_ids)
+            if settings.stop:
+                texts = [self.tokenizer.decode(generated[row][-32:]) for row in active]
+                ended |= torch.tensor([any(s in t for s in settings.stop) for t in texts], device=self.device)
+            if ended.all():
+                break
+            if ended.any():
+                keep = (~ended).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                active = [active[i] for i in keep.tolist()]
+                next_ids, attention_mask, positions = next_ids[keep], attention_mask[keep], positions[keep]
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+            step_ids = next_ids[:, None]
+        return generated
+
+    @property
+    def _keeps_logits(self) -> bool:
+        import inspect
+
+        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
     def _decode(self, tokens: list[int], settings: GenerationSettings) -> Generation:
         end = next((i for i, t in enumerate(tokens) if t in self.stop_ids), None)
