@@ -14,7 +14,8 @@ from trl import SFTConfig, SFTTrainer
 model_dir, data_file, args_file, output_dir = sys.argv[1:5]
 saved = json.loads(open(args_file).read())
 fields = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
-settings = {k: v for k, v in saved.items() if k in fields and not k.startswith("_") and k not in ("logging_dir", "hub_token")}
+# to_json_string masks every *_token field as "<FIELD_NAME>"; those stay at their defaults.
+settings = {k: v for k, v in saved.items() if k in fields and v != f"<{k.upper()}>" and k != "logging_dir"}
 settings.update(output_dir=output_dir, save_strategy="no", report_to="none")
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32")

@@ -56,7 +56,10 @@ def run_case(script: str, case: str, *args: str, env: dict | None = None, timeou
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})})  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"case {case} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    for line in reversed(result.stdout.strip().splitlines()):  # engines may log to stdout after it
+        if line.startswith('{"'):
+            return json.loads(line)
+    raise RuntimeError(f"case {case} printed no result:\n{result.stdout[-2000:]}")
 
 
 def emit(data: dict) -> None:

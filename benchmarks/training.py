@@ -29,8 +29,8 @@ from common import REPO, case_parser, emit, run_case, save, table  # noqa: E402
 HARNESS = [sys.executable, "-m", "harness.cli"]
 BATCHING = {  # name -> SFTConfig fields
     "naive padding": {},
-    "group_by_length": {"group_by_length": True},
-    "padding_free": {"padding_free": True},
+    "group_by_length": {"train_sampling_strategy": "group_by_length"},
+    "padding_free": {"padding_free": True, "max_length": None},  # TRL: no truncation without packing
     "packing bfd": {"packing": True, "packing_strategy": "bfd"},
     "packing wrapped": {"packing": True, "packing_strategy": "wrapped"},
 }
@@ -99,7 +99,7 @@ def prepare_overhead(work: Path, steps: int) -> None:
     (work / "training_args.json").write_text(json.dumps(saved))
 
 
-def variable_length_data(work: Path, conversations: int = 600) -> dict:
+def variable_length_data(work: Path, conversations: int = 400) -> dict:
     """Chained built-in chat turns, 20-500 template tokens each; their lengths; naive padding waste."""
     from harness.data.builtin import generate
     from harness.data.formats import canonical_row
@@ -131,7 +131,7 @@ def variable_length_data(work: Path, conversations: int = 600) -> dict:
 def batching_case(name: str, work: Path, repeats: int) -> dict:
     out = work / f"batching-{name.replace(' ', '-')}"
     recipe = work / "variable.yaml"
-    settings = [f"--set=train.{k}={json.dumps(v) if isinstance(v, str) else str(v).lower()}" for k, v in BATCHING[name].items()]
+    settings = [f"--set=train.{k}={json.dumps(v)}" for k, v in BATCHING[name].items()]
     command = HARNESS + ["train", str(recipe), "-o", str(out), *settings]
 
     def metrics(_):
@@ -175,6 +175,7 @@ def main() -> None:
         print(f"\nharness / bare TRL time per step: {ratio:.3f} (goal <= 1.02: {'met' if ratio <= 1.02 else 'not met'}); "
               f"identical loss curves: {same_loss}")  # fmt: skip
         output["overhead"] = {"runs": runs, "ratio": ratio, "identical_loss": same_loss}
+        save(f"training_{args.part}", output)  # each part as soon as it is done
     if args.part in ("batching", "both"):
         data = variable_length_data(work)
         write_variable_recipe(work)
@@ -188,7 +189,7 @@ def main() -> None:
               f"naive batches of 8 waste {data['naive_padding_waste']:.0%} of their tokens on padding")  # fmt: skip
         print(table(["batching", "steps", "epoch s (min-max)", "real tok/s", "vs naive", "peak RSS MiB"], rows))
         output["batching"] = {"data": data, "runs": runs}
-    print(save("training", output))
+    print(save(f"training_{args.part}", output))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(DEFAULT_MODEL) if DEFAULT_MODEL.exists() else "tiny")
     parser.add_argument("--prompts", type=int, default=240)
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     from harness.models.loading import resolve_model
 

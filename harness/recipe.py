@@ -24,9 +24,16 @@ Mode = Literal["instruct", "chat", "tools", "reasoning"]
 
 
 class _SafeLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`), as users write it."""
+    """yaml.SafeLoader with YAML 1.2's scalars, as users write them: `1e-4` is a float (YAML 1.1 wants
+    `1.0e-4`) and only true/false are booleans (`save_strategy: no` stays the string "no")."""
 
 
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SafeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))  # fmt: skip
 _SafeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|" r"^[-+]?[0-9][0-9_]*\.[0-9_]*$|^[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)$"),

@@ -194,3 +194,15 @@ def test_vllm_backend_gives_the_transformers_greedy_outputs(trained_model, tmp_p
         assert read_json(out / "reasoning" / "summary.json")["backend"] == backend
     same = sum(a == b for a, b in zip(outputs["vllm"], outputs["transformers"]))
     assert same == len(outputs["vllm"]) == 24, f"{same}/24 identical"
+
+
+@vllm_missing
+def test_auto_picks_vllm_only_from_the_eval_size_where_its_start_up_pays_off():
+    import torch
+
+    from harness.evaluate.backends import VLLM_PAYS_OFF_FROM, pick_backend
+
+    threshold = VLLM_PAYS_OFF_FROM["cuda" if torch.cuda.is_available() else "cpu"]
+    assert pick_backend("auto", threshold - 1) == "transformers"
+    assert pick_backend("auto", threshold) == "vllm"
+    assert pick_backend("vllm", 1) == "vllm" and pick_backend("transformers", 10**6) == "transformers"

@@ -114,3 +114,10 @@ def test_schema_lists_the_sections():
 
     schema = recipe_json_schema()
     assert {"name", "mode", "model", "data", "peft", "train", "eval", "report"} <= set(schema["properties"])
+
+
+def test_yaml_reads_scalars_as_yaml_1_2_does(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    path.write_text(path.read_text() + "train:\n  save_strategy: no\n  learning_rate: 1e-4\n  bf16: false\n")
+    recipe = load_recipe(path)
+    assert recipe.train == {"save_strategy": "no", "learning_rate": 1e-4, "bf16": False}

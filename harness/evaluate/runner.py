@@ -56,9 +56,11 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
         if backend is None:
             from harness.evaluate.backends import make_backend
 
-            backend = make_backend(settings, model_path, model_settings, served_name=model)
+            backend = make_backend(settings, model_path, model_settings, served_name=model, n_items=n_items)
         return backend
 
+    suites = {id(s): build_suite(s, seed, base_dir) for s in settings.suites if s.suite != "lm_eval"}
+    n_items = sum(len(suite.items) for suite in suites.values())  # for `auto`: is vLLM's start-up worth it?
     for suite_settings in settings.suites:
         if suite_settings.suite == "lm_eval":
             from harness.evaluate.backends import pick_backend
@@ -68,7 +70,7 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
             summaries[name] = run_lm_eval(model_path, suite_settings, pick_backend(settings.backend), out_dir / name,
                                           base_dir, seed)  # fmt: skip
             continue
-        suite = build_suite(suite_settings, seed, base_dir)
+        suite = suites[id(suite_settings)]
         reproduce = {"suite": suite_settings.model_dump(), "seed": seed, "backend": settings.backend,
                      "batch_size": settings.batch_size, "backend_options": settings.backend_options,
                      "model_settings": model_settings.model_dump(mode="json")}  # fmt: skip

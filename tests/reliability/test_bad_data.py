@@ -101,3 +101,11 @@ def test_a_template_that_renders_chat_but_not_the_training_rows_names_the_proble
     with pytest.raises(DataError, match=r"builtin:tools: no usable rows \(100 malformed of 100: the chat template fails "
                                         r"on it: TemplateError: no tools here \(x100\)\)"):  # fmt: skip
         train(recipe, tmp_path / "run")
+
+
+def test_settings_trl_refuses_together_are_a_clear_error_not_a_traceback(tmp_path, harness_cache):
+    from harness.train import TrainError
+
+    recipe = short_recipe("chat", train={"padding_free": True, "max_length": 128})
+    with pytest.raises(TrainError, match=r"train: TRL's SFTTrainer refused these settings: .*padding_free"):
+        train(recipe, tmp_path / "run")

@@ -48,21 +48,34 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def pick_backend(name: str) -> str:
-    """`auto`: vLLM when it is importable and a GPU is present, else transformers."""
+# Eval-set size (prompts) from which vLLM's engine start-up pays for itself, per device. CPU: measured by
+# benchmarks/vllm_vs_transformers.py (start-up 47 s, 1.09x the tokens per second: 32,300 prompts). GPU:
+# an estimate until that script runs on one (start-up about a minute, at least 10x the throughput).
+VLLM_PAYS_OFF_FROM = {"cpu": 32_000, "cuda": 100}
+
+
+def pick_backend(name: str, n_items: int | None = None) -> str:
+    """`auto`: vLLM when it is importable and the eval set is large enough for its start-up to pay off
+    on this device (unknown size: vLLM on a GPU, transformers on a CPU); else transformers."""
     if name != "auto":
         return name
     import torch
 
-    return "vllm" if vllm_available() and torch.cuda.is_available() else "transformers"
+    if not vllm_available():
+        return "transformers"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if n_items is None:
+        return "vllm" if device == "cuda" else "transformers"
+    return "vllm" if n_items >= VLLM_PAYS_OFF_FROM[device] else "transformers"
 
 
-def make_backend(settings: EvalSettings, model_path: str, model_settings=None, served_name: str | None = None):
+def make_backend(settings: EvalSettings, model_path: str, model_settings=None, served_name: str | None = None,
+                 n_items: int | None = None):  # fmt: skip
     from harness.recipe import ModelSettings
 
     model_settings = model_settings or ModelSettings()
-    name = pick_backend(settings.backend)
-    log.info("evaluation backend: %s", name)
+    name = pick_backend(settings.backend, n_items)
+    log.info("evaluation backend: %s%s", name, f" (auto, {n_items} prompts)" if settings.backend == "auto" else "")
     if name == "transformers":
         from harness.evaluate.backends.transformers import TransformersBackend
 
