@@ -58,10 +58,6 @@ def training_defaults(recipe: Recipe) -> dict:
     if not torch.cuda.is_available():
         defaults.update(bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True)
         device_note = "no GPU: bf16, fp16 and gradient_checkpointing off"
-        if not any(recipe.train.get(key) for key in ("packing", "padding_free")):
-            # Fastest here on variable-length data (benchmarks/training.py): 1.46x naive padded batches;
-            # packing and padding-free were slower on CPU attention. On a GPU, TRL's defaults stay.
-            defaults["train_sampling_strategy"] = "group_by_length"
     elif not torch.cuda.is_bf16_supported():
         defaults.update(bf16=False, fp16=True)
         device_note = "GPU without bf16: fp16 on"
