@@ -14,8 +14,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "accelerate"
-
 
 @dataclass(frozen=True)
 class Launcher:
