@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from harness.recipe import RecipeError, load_recipe
+from harness.recipe import RecipeError, SourceSettings, load_recipe
 
 log = logging.getLogger("harness")
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -75,23 +75,55 @@ def main(verbose: bool) -> None:
 @click.argument("recipe_path", type=click.Path(dir_okay=False))
 @set_option
 def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
-    """Check a recipe without training: fields, the real SFTConfig and LoraConfig, data files."""
-    from harness.recipe import build_lora_config, build_sft_config
-    from harness.train import training_defaults
+    """Check a recipe without training: fields, the real SFTConfig and LoraConfig, the chat template, and
+    the first rows of every data source."""
+    from harness.data.sources import DataError, check_rows, read_source
+    from harness.models.loading import ModelError
 
     recipe = _load(recipe_path, overrides)
     try:
-        build_sft_config(recipe, "/tmp/harness-validate", **training_defaults(recipe))
-        build_lora_config(recipe)
-    except RecipeError as error:
+        tokenizer, sft_config, template = _training_setup(recipe)
+    except (RecipeError, ModelError) as error:
         raise click.ClickException(str(error)) from None
-    problems = [f"data source {s.path}: no such file" for s in recipe.data.sources + recipe.data.eval_sources
-                if s.path and not recipe.resolve(s.path).exists()]  # fmt: skip
-    if recipe.model.chat_template not in (None, "harness") and not recipe.resolve(recipe.model.chat_template).exists():
-        problems.append(f"model.chat_template {recipe.model.chat_template}: no such file")
+    problems = []
+    max_length = sft_config.max_length
+    for source in recipe.data.sources + recipe.data.eval_sources:
+        try:
+            rows, report = read_source(source, recipe, limit=VALIDATE_ROWS)
+            valid = check_rows(rows, recipe.mode, report, "skip", tokenizer, max_length, template)
+        except DataError as error:
+            problems.append(str(error))
+            continue
+        if not valid:
+            problems.append(f"{source.label}: no usable row in the first {report.rows_read}: {report.reasons()}")
+        else:
+            click.echo(f"{source.label}: layout {report.layout}, {len(valid)} of the first {report.rows_read} rows usable"
+                       + (f"; unused columns {report.unused_columns}" if report.unused_columns else ""))  # fmt: skip
     if problems:
-        raise click.ClickException(f"{recipe_path}: " + "; ".join(problems))
+        raise click.ClickException(f"{recipe_path}:\n- " + "\n- ".join(problems))
     click.echo(f"{recipe_path}: valid ({recipe.mode} recipe {recipe.name!r})")
+
+
+VALIDATE_ROWS = 100  # rows `harness validate` reads from each source
+SHOWN_ROWS = 2  # rows of each source `harness check-template` renders
+
+
+def _training_setup(recipe):
+    """(tokenizer, SFTConfig, training template) as `harness train` would build them; errors are named."""
+    from harness.models.loading import ModelError, load_tokenizer, resolve_model
+    from harness.models.template_checks import TemplateRefusal, training_template
+    from harness.recipe import build_lora_config, build_sft_config
+    from harness.train import training_defaults
+
+    sft_config = build_sft_config(recipe, "/tmp/harness-validate", **training_defaults(recipe))
+    build_lora_config(recipe)
+    settings = recipe.model
+    tokenizer = load_tokenizer(resolve_model(settings.name, settings.tiny, recipe.seed), recipe.chat_template(),
+                               settings.trust_remote_code, settings.revision)  # fmt: skip
+    try:
+        return tokenizer, sft_config, training_template(tokenizer, sft_config.assistant_only_loss)
+    except TemplateRefusal as error:
+        raise ModelError(str(error)) from None
 
 
 @main.command()
@@ -106,27 +138,46 @@ def schema() -> None:
 @click.argument("recipe_path", type=click.Path(dir_okay=False))
 @set_option
 def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None:
-    """Show which tokens carry loss for one sample of each mode; fail on a broken template."""
+    """Show which tokens carry loss on the recipe's own first rows and on a sample of each mode (tool results
+    and thinking included); fail when the recipe's rows would not train."""
     from harness.data import builtin
-    from harness.data.formats import canonical_row
-    from harness.models.loading import load_tokenizer, resolve_model
-    from harness.models.template_checks import check_template
+    from harness.data.sources import DataError, check_rows, read_source
+    from harness.models.loading import ModelError
+    from harness.models.template_checks import check_template, template_name
 
     recipe = _load(recipe_path, overrides)
-    path = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
-    tokenizer = load_tokenizer(path, recipe.model.chat_template, recipe.model.trust_remote_code, recipe.model.revision)
-    failed = False
+    try:
+        tokenizer, sft_config, template = _training_setup(recipe)
+    except (RecipeError, ModelError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"template: {template_name(tokenizer, template)}")
+    samples = []
+    for source in recipe.data.sources:
+        try:
+            rows, report = read_source(source, recipe, limit=SHOWN_ROWS)
+            valid = check_rows(rows, recipe.mode, report, "skip", tokenizer, None, template)
+        except DataError as error:
+            raise click.ClickException(str(error)) from None
+        samples += [(f"{source.label} row {i}", recipe.mode, row, True) for i, row in enumerate(valid)]
     for mode in builtin.MODES:
-        row = canonical_row(builtin.generate(mode, "validation", 1, recipe.seed)[0], mode)
-        report = check_template(tokenizer, row, mode)
-        click.secho(f"== {mode}: {'ok' if report.ok else 'FAILED'} (loss on the tokens in [[...]])",
+        rows, report = read_source(SourceSettings(builtin=mode, samples=1, split="validation"), recipe)
+        note = "" if mode == recipe.mode else f" (a {mode} sample: shown, not this recipe's mode)"
+        samples += [(f"built-in {mode}{note}", mode, row, mode == recipe.mode)
+                    for row in check_rows(rows, mode, report, "skip", tokenizer, None, template)]  # fmt: skip
+    failed = False
+    for title, mode, row, decisive in samples:
+        report = check_template(tokenizer, row, mode, template, sft_config.assistant_only_loss)
+        status = "ok" if report.ok else ("FAILED" if decisive else "would fail")
+        click.secho(f"== {title}: {status} (loss on the tokens in [[...]]; end of turn {report.end_of_turn!r})",
                     fg="green" if report.ok else "red", bold=True)  # fmt: skip
         click.echo(report.render())
         for problem in report.problems:
             click.secho(f"  problem: {problem}", fg="red")
-        failed |= not report.ok
+        for warning in report.warnings:
+            click.secho(f"  warning: {warning}", fg="yellow")
+        failed |= decisive and not report.ok
     if failed:
-        raise click.ClickException("the chat template fails the checks above")
+        raise click.ClickException("the chat template fails the checks above on this recipe's rows")
 
 
 @main.command()

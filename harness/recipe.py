@@ -58,8 +58,10 @@ class ModelSettings(Strict):
     revision: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     chat_template: str | None = Field(
-        None, description="Path to a Jinja chat template, or 'harness' for the bundled ChatML one. Default: the "
-        "model's own, else the bundled one.")  # fmt: skip
+        None,
+        description="A Jinja chat template file, 'harness' (the bundled ChatML one) or 'trl:NAME' (a template TRL "
+        "ships, e.g. trl:llama3_training). Default: the model's own, else the bundled one.",
+    )
     trust_remote_code: bool = False
     attn_implementation: str | None = None
     tiny: TinySpec = Field(default_factory=TinySpec, description="Size of the embedded model (name: tiny only)")
@@ -77,8 +79,19 @@ class SourceSettings(Strict):
     split: str = "train"
     samples: int | None = Field(None, ge=1)
     weight: float | None = Field(None, gt=0)
-    columns: dict[str, str] = Field(
-        default_factory=dict, description="Target column -> column in the source, e.g. {messages: conversations}")
+    layout: str | None = Field(
+        None,
+        description="How rows are laid out: messages, prompt_completion, sharegpt, hermes, xlam, alpaca, "
+        "natural_instructions, flan, glaive (default: detected from the first row)",
+    )
+    columns: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Target column -> source column, e.g. {messages: conversations}; a list joins several with a "
+        "blank line, e.g. {prompt: [instruction, input]}",
+    )
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the chat template for this source's rows, e.g. {enable_thinking: true}"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="Options of a built-in generator")
 
     @model_validator(mode="after")
@@ -146,7 +159,8 @@ class ReportSettings(Strict):
 
 
 class Recipe(Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200,
+                      description="Names the run folder (runs/<name>): letters, digits, '.', '_' and '-'")
     mode: Mode
     seed: int = 0
     model: ModelSettings = Field(default_factory=ModelSettings)
@@ -162,6 +176,13 @@ class Recipe(Strict):
     def resolve(self, path: str) -> Path:
         base = self.source_path.parent if self.source_path else Path.cwd()
         return (base / path).resolve() if not Path(path).is_absolute() else Path(path)
+
+    def chat_template(self) -> str | None:
+        """`model.chat_template` with a file path resolved against the recipe."""
+        reference = self.model.chat_template
+        if reference in (None, "harness") or reference.startswith("trl:"):
+            return reference
+        return str(self.resolve(reference))
 
     def dump(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
@@ -200,8 +221,14 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         raw = safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RecipeError(f"{path}: no such recipe file") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: a folder, not a recipe file") from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {error.start}): a recipe is a YAML file") from None
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: nested too deeply to be a recipe") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides or [])
@@ -214,6 +241,8 @@ def parse_recipe(raw: dict, source: Path | None = None) -> Recipe:
         recipe = Recipe.model_validate(raw)
     except ValidationError as error:
         raise RecipeError("\n".join(f"{where}: {line}" for line in _describe(error, raw))) from None
+    except RecursionError:
+        raise RecipeError(f"{where}: nested too deeply to be a recipe") from None
     recipe.source_path = source
     return recipe
 

@@ -11,8 +11,6 @@ import json
 import logging
 from pathlib import Path
 
-from jinja2 import TemplateError
-
 from harness.data.sources import build_mixture
 from harness.files import environment, write_json, write_text
 from harness.launch import is_main_process, world_size
@@ -22,7 +20,13 @@ from harness.models.loading import (
     load_tokenizer,
     resolve_model,
 )
-from harness.models.template_checks import check_template
+from harness.models.template_checks import (
+    TemplateRefusal,
+    check_template,
+    stop_token_ids,
+    template_name,
+    training_template,
+)
 from harness.recipe import Recipe, build_lora_config, build_sft_config
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,35 @@ def training_defaults(recipe: Recipe) -> dict:
     chosen = {key: value for key, value in defaults.items() if key not in recipe.train}
     log.info("%s; defaults applied (the recipe's train: section overrides them): %s", device_note, chosen)
     return defaults
+
+
+def chosen_template(tokenizer, sft_config) -> str | None:
+    """The template SFTTrainer will tokenize with (None: the tokenizer's own); a family TRL cannot
+    train is refused here, with the ways out."""
+    try:
+        template = training_template(tokenizer, sft_config.assistant_only_loss)
+    except TemplateRefusal as error:
+        raise TrainError(str(error)) from None
+    if template is not None:
+        log.info("training with %s (the model's own template has no {%% generation %%} markers); the saved "
+                 "model keeps its own template for inference", template_name(tokenizer, template))  # fmt: skip
+    return template
+
+
+def check_training_rows(tokenizer, dataset, mode: str, template: str | None, assistant_only_loss: bool) -> None:
+    """The template checks on the first row, and on the first row with tools or tool calls."""
+    rows = [dataset[0]]
+    for index in range(min(len(dataset), 1000)):
+        row = dataset[index]
+        if row.get("tools") or any(m.get("tool_calls") for m in row.get("messages") or []):
+            rows.append(row)
+            break
+    for row in rows:
+        report = check_template(tokenizer, row, mode, template, assistant_only_loss)
+        for warning in report.warnings:
+            log.warning("chat template: %s", warning)
+        if not report.ok:
+            raise TrainError("chat template check failed on a training row:\n- " + "\n- ".join(report.problems))
 
 
 def eval_callback(recipe: Recipe, tokenizer):
@@ -122,10 +155,36 @@ def last_checkpoint(output_dir: Path) -> str | None:
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
-    from trl import SFTTrainer
-
     run_dir = Path(run_dir)
     train_dir, model_dir = run_dir / "train", run_dir / "model"
+    trainer, tokenizer = build_trainer(recipe, run_dir)
+    checkpoint = last_checkpoint(train_dir) if resume else None
+    if resume:
+        log.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+
+    # Generation stops at the template's end-of-turn token (<|im_end|>, <end_of_turn>, ...) whatever eos is.
+    generation = getattr(trainer.model, "generation_config", None)
+    if generation is not None:
+        generation.eos_token_id = sorted(stop_token_ids(tokenizer, generation.eos_token_id))
+    trainer.save_model(str(model_dir))  # gathers sharded weights; rank 0 writes
+    if is_main_process():
+        # The Trainer pickles its arguments next to the weights; a shared model folder holds no pickle.
+        (model_dir / "training_args.bin").unlink(missing_ok=True)
+        write_text(model_dir / "training_args.json", trainer.args.to_json_string())
+        tokenizer.save_pretrained(str(model_dir))
+        write_json(train_dir / "log_history.json", trainer.state.log_history)
+        write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step,
+                                                "processes": world_size()})  # fmt: skip
+    log.info("trained %d steps; model in %s", trainer.state.global_step, model_dir)
+    return model_dir
+
+
+def build_trainer(recipe: Recipe, run_dir: Path):
+    """(SFTTrainer with its tokenized dataset, tokenizer): everything short of training, every check done."""
+    from trl import SFTTrainer
+
+    train_dir = run_dir / "train"
     main_process = is_main_process()  # under a launcher every process trains; rank 0 writes the run folder
     if main_process:
         write_text(run_dir / "recipe.resolved.yaml", recipe.dump())
@@ -133,9 +192,13 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
 
     model_path = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
     settings = recipe.model
-    tokenizer = load_tokenizer(model_path, settings.chat_template, settings.trust_remote_code, settings.revision)
-    train_data, reports = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer)
-    eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer)[0] if recipe.data.eval_sources else None
+    tokenizer = load_tokenizer(model_path, recipe.chat_template(), settings.trust_remote_code, settings.revision)
+    sft_config = build_sft_config(recipe, train_dir, **training_defaults(recipe))
+    template = chosen_template(tokenizer, sft_config)
+    train_data, reports = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer, template=template)
+    eval_data = None
+    if recipe.data.eval_sources:
+        eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template)[0]
     if main_process:
         write_json(run_dir / "data" / "report.json", {
             "train": [r.as_dict() for r in reports], "train_rows": len(train_data),
@@ -144,14 +207,8 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
         })  # fmt: skip
 
     guard_held_out(recipe, reports)
-    try:
-        template = check_template(tokenizer, train_data[0], recipe.mode)
-    except TemplateError as error:
-        raise TrainError(f"the chat template fails on the first training row: {type(error).__name__}: {error}") from None
-    if not template.ok:
-        raise TrainError("chat template check failed on the first training row:\n- " + "\n- ".join(template.problems))
+    check_training_rows(tokenizer, train_data, recipe.mode, template, sft_config.assistant_only_loss)
 
-    sft_config = build_sft_config(recipe, train_dir, **training_defaults(recipe))
     lora = build_lora_config(recipe)
     # A LoRA adapter used as the base (an earlier run's output) is merged first, as a user would.
     model = load_model(model_path, settings.dtype, settings.trust_remote_code, settings.revision,
@@ -171,19 +228,4 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
     except ValueError as error:  # TRL checks combinations of settings (packing, padding_free, max_length, ...)
         where = recipe.source_path or "<recipe>"
         raise TrainError(f"{where}: train: TRL's SFTTrainer refused these settings: {error}") from None
-    checkpoint = last_checkpoint(train_dir) if resume else None
-    if resume:
-        log.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-
-    trainer.save_model(str(model_dir))  # gathers sharded weights; rank 0 writes
-    if main_process:
-        # The Trainer pickles its arguments next to the weights; a shared model folder holds no pickle.
-        (model_dir / "training_args.bin").unlink(missing_ok=True)
-        write_text(model_dir / "training_args.json", trainer.args.to_json_string())
-        tokenizer.save_pretrained(str(model_dir))
-        write_json(train_dir / "log_history.json", trainer.state.log_history)
-        write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step,
-                                                "processes": world_size()})  # fmt: skip
-    log.info("trained %d steps; model in %s", trainer.state.global_step, model_dir)
-    return model_dir
+    return trainer, tokenizer

@@ -7,7 +7,7 @@ import pytest
 from harness.data import builtin
 from harness.data.formats import canonical_row
 from harness.models.loading import bundled_chat_template
-from harness.models.template_checks import check_template
+from harness.models.template_checks import TemplateRefusal, check_template, training_template
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather.",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
@@ -89,12 +89,18 @@ def test_every_mode_passes_the_template_checks(tokenizer, mode):
     assert "<|im_start|>user" not in report.trained_text()
 
 
-def test_checks_fail_on_a_template_without_generation_markers(tokenizer):
+def test_a_template_without_generation_markers_is_refused_with_the_ways_out(tokenizer):
     broken = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
     broken.chat_template = bundled_chat_template().replace("{%- generation %}", "").replace("{%- endgeneration %}", "")
-    row = canonical_row(builtin.generate("chat", "validation", 1)[0], "chat")
-    report = check_template(broken, row, "chat")
-    assert not report.ok and "no {% generation %} markers" in report.problems[0]
+    with pytest.raises(TemplateRefusal) as refused:
+        training_template(broken, assistant_only_loss=True)
+    message = str(refused.value)
+    assert "no {% generation %} markers" in message and "ChatML" in message
+    # The ways out fit this vocabulary: ChatML templates (its <|im_end|> is one token), never Llama's or Gemma's.
+    assert "model.chat_template: harness" in message and "trl:qwen2_5_training" in message
+    assert "llama3" not in message and "gemma" not in message
+    assert "train.assistant_only_loss: false" in message
+    assert training_template(broken, assistant_only_loss=False) is None  # full-sequence loss needs no markers
 
 
 def test_checks_fail_when_end_of_turn_is_not_trained(tokenizer):
@@ -105,7 +111,7 @@ def test_checks_fail_when_end_of_turn_is_not_trained(tokenizer):
     assert broken.chat_template != template
     row = canonical_row(builtin.generate("reasoning", "validation", 1)[0], "reasoning")
     report = check_template(broken, row, "reasoning")
-    assert any("is not trained" in problem for problem in report.problems)
+    assert any("never learn to stop" in problem for problem in report.problems)
 
 
 def test_checks_fail_when_a_prefix_does_not_render_as_a_prefix(tokenizer):
@@ -118,4 +124,4 @@ def test_checks_fail_when_a_prefix_does_not_render_as_a_prefix(tokenizer):
     broken.chat_template = broken.chat_template.replace("{{- '<|im_start|>assistant\\n' }}\n    {%- if enable",
                                                         "{{- '<|im_start|>assistant \\n' }}\n    {%- if enable")  # fmt: skip
     report = check_template(broken, row, "chat")
-    assert any("not a prefix" in problem for problem in report.problems)
+    assert report.ok and any("not a prefix" in warning for warning in report.warnings)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.data.formats import RowError, canonical_row
+from harness.data.formats import RowError, canonical_row, fold_reasoning
 from harness.data.sources import DataError, build_mixture
 from harness.recipe import parse_recipe
 
@@ -65,7 +65,7 @@ def test_malformed_rows_are_counted_per_reason_with_row_numbers(tmp_path):
     assert reasons["`messages` has no assistant turn to learn from"] == [4]
     assert reasons["messages[i].tool_calls[i].arguments is a list, expected a JSON object"] == [5]
     assert any(reason.startswith("plain `text` rows") for reason in reasons)
-    assert reasons["messages[i].content is a int, expected a string"] == [8]
+    assert reasons["messages[i].content is a int, expected a string (or text parts)"] == [8]
     assert report.as_dict()["rows_bad"] == 7
 
 
@@ -82,7 +82,7 @@ def test_missing_file_and_missing_column_are_clear(tmp_path):
         build_mixture(recipe, recipe.data.sources)
     write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a"}])
     recipe = recipe_for(tmp_path, [{"path": "qa.jsonl", "columns": {"prompt": "query", "completion": "answer"}}])
-    with pytest.raises(DataError, match=r"column\(s\) \['query'\] not found; the rows have \['answer', 'question'\]"):
+    with pytest.raises(DataError, match=r"columns: \['query'\] not found; the rows have \['answer', 'question'\]"):
         build_mixture(recipe, recipe.data.sources)
 
 
@@ -96,8 +96,8 @@ def test_column_mapping_and_tools_column(tmp_path):
                         mode="tools")  # fmt: skip
     dataset, _ = build_mixture(recipe, recipe.data.sources)
     call = dataset[0]["messages"][1]["tool_calls"][0]["function"]
-    assert json.loads(call["arguments"]) == {"x": 1.5, "y": "s"}  # stored as a JSON string
-    assert json.loads(dataset[0]["tools"]) == tools
+    assert call["arguments"] == {"x": 1.5, "y": "s"}  # an object, as chat templates expect
+    assert dataset[0]["tools"] == tools
 
 
 def test_mixture_sizes_follow_samples_and_weight(tmp_path):
@@ -110,10 +110,17 @@ def test_mixture_sizes_follow_samples_and_weight(tmp_path):
     assert len(dataset) == 24
 
 
-def test_reasoning_content_is_folded_into_a_think_block():
-    row = canonical_row({"messages": [{"role": "user", "content": "q"},
-                                      {"role": "assistant", "content": "4", "reasoning_content": "2+2"}]}, "reasoning")  # fmt: skip
-    assert row["messages"][1]["content"] == "<think>\n2+2\n</think>\n\n4"
+def test_reasoning_content_is_folded_into_a_think_block_only_for_templates_that_drop_it(tmp_path, tokenizer):
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "4", "reasoning_content": "2+2"}]}
+    assert fold_reasoning(canonical_row(row, "reasoning"))["messages"][1] == {
+        "role": "assistant", "content": "<think>\n2+2\n</think>\n\n4"}
+    write_jsonl(tmp_path / "r.jsonl", [row])
+    recipe = recipe_for(tmp_path, [{"path": "r.jsonl"}], mode="reasoning")
+    kept, _ = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer)  # the harness template reads it
+    assert kept[0]["messages"][1] == {"role": "assistant", "content": "4", "reasoning_content": "2+2"}
+    plain = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+    folded, _ = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer, template=plain)
+    assert folded[0]["messages"][1]["content"] == "<think>\n2+2\n</think>\n\n4"
 
 
 def test_instruct_rows_become_prompt_completion_and_chat_rows_messages():

@@ -1,13 +1,15 @@
-"""Rows in any format TRL accepts -> one canonical row per mode, or a `RowError` saying what is wrong.
+"""Rows in TRL's formats -> one canonical row per mode, or a `RowError` saying what is wrong.
 
 Canonical rows (what SFTTrainer receives):
 - `instruct`: conversational prompt/completion, `{"prompt": [messages], "completion": [assistant message]}`;
   the loss falls on the completion.
 - `chat`, `tools`, `reasoning`: `{"messages": [...]}`; the loss falls on assistant turns.
-Every row also has `tools` (a JSON string of the offered tool schemas, or None) and every message has
-`role`, `content` and `tool_calls` (None, or calls whose `arguments` are JSON strings: Arrow cannot hold
-argument values of mixed types). A `reasoning_content` field is folded into the content as a
-`<think>` block so every source shares one schema.
+Every row also has `tools` (the offered tool schemas as given, or None), and `chat_template_kwargs` where
+its source sets them. Messages keep the keys the row gave them (`name`, `tool_call_id`, call `id`s,
+`reasoning_content`, ...) and gain none: chat templates test for keys (`'tool_calls' in message`), so an
+injected `tool_calls: None` breaks them. Tool-call `arguments` become objects, the form Hugging Face chat
+templates expect (a JSON string would be encoded twice). Rows are stored with `datasets.Json` features,
+so Arrow keeps each message as it is instead of padding every message to the union of all keys.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jinja2 import TemplateError
+
 ROLES = ("system", "user", "assistant", "tool")
 CONVERSATION_MODES = ("chat", "tools", "reasoning")
+# Everything a Jinja chat template can raise while rendering a row it does not expect.
+RENDER_ERRORS = (TemplateError, TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError)
 
 
 class RowError(ValueError):
@@ -27,25 +33,45 @@ def canonical_row(row: Any, mode: str) -> dict:
     if not isinstance(row, dict):
         raise RowError(f"row is a {type(row).__name__}, not an object")
     tools = _tools(row.get("tools"))
+    extra = {"chat_template_kwargs": row["chat_template_kwargs"]} if row.get("chat_template_kwargs") else {}
     if row.get("messages") is not None:
         messages = _messages(row["messages"], "messages")
         if mode in CONVERSATION_MODES:
-            return {"messages": messages, "tools": tools}
+            return {"messages": messages, "tools": tools, **extra}
         if messages[-1]["role"] != "assistant":
             raise RowError("the last message must be the assistant's answer")
-        return {"prompt": messages[:-1], "completion": messages[-1:], "tools": tools}
+        return {"prompt": messages[:-1], "completion": messages[-1:], "tools": tools, **extra}
     if row.get("prompt") is not None and row.get("completion") is not None:
         prompt = _as_messages(row["prompt"], "user", "prompt")
         completion = _as_messages(row["completion"], "assistant", "completion")
         if mode in CONVERSATION_MODES:
-            return {"messages": _messages(prompt + completion, "messages"), "tools": tools}
-        return {"prompt": _messages(prompt, "prompt", need_assistant=False),
-                "completion": _messages(completion, "completion"), "tools": tools}  # fmt: skip
+            return {"messages": _messages(prompt + completion, "messages"), "tools": tools, **extra}
+        return {
+            "prompt": _messages(prompt, "prompt", need_assistant=False),
+            "completion": _messages(completion, "completion"),
+            "tools": tools,
+            **extra,
+        }
     if "text" in row:
-        raise RowError("plain `text` rows have no turns to train on in a chat-template recipe; "
-                       "map them to prompt/completion or messages")  # fmt: skip
+        raise RowError(
+            "plain `text` rows have no turns to train on in a chat-template recipe; "
+            "map them to prompt/completion or messages"
+        )
     present = sorted(row) or "none"
     raise RowError(f"no `messages` and no `prompt`+`completion` field (fields: {present})")
+
+
+def dataset_features(rows: list[dict]):
+    """`datasets.Features` for canonical rows: every message and tool schema kept as JSON."""
+    from datasets import Features, Json, List
+
+    columns = {key for row in rows[:1] for key in row}
+    features = {name: List(Json()) for name in ("messages", "prompt", "completion", "tools") if name in columns}
+    if any("chat_template_kwargs" in row for row in rows):
+        features["chat_template_kwargs"] = Json()
+        for row in rows:  # TRL unpacks the column into apply_chat_template: every row needs a mapping
+            row.setdefault("chat_template_kwargs", {})
+    return Features(features)
 
 
 def _as_messages(value: Any, role: str, field: str) -> list:
@@ -71,60 +97,100 @@ def _message(message: Any, where: str) -> dict:
     role = message.get("role")
     if role not in ROLES:
         raise RowError(f"{where} has role {role!r}; expected one of {ROLES}")
-    content = message.get("content")
-    if content is None:
-        content = ""
-    if not isinstance(content, str):
-        raise RowError(f"{where}.content is a {type(content).__name__}, expected a string")
+    # None values are dropped: Arrow and parquet fill absent keys with None, which templates read as present.
+    out = {key: value for key, value in message.items() if value is not None}
+    content = _content(message.get("content"), where)
     reasoning = message.get("reasoning_content")
-    if reasoning:
-        if not isinstance(reasoning, str):
-            raise RowError(f"{where}.reasoning_content is not a string")
-        content = f"<think>\n{reasoning.strip()}\n</think>\n\n{content}"
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise RowError(f"{where}.reasoning_content is a {type(reasoning).__name__}, expected a string")
     tool_calls = message.get("tool_calls")
     if tool_calls:
         if role != "assistant":
             raise RowError(f"{where}: only assistant turns make tool calls")
-        tool_calls = [_tool_call(call, f"{where}.tool_calls[{i}]") for i, call in enumerate(tool_calls)]
-    elif not content.strip() and role != "tool":
-        raise RowError(f"{where} ({role}) is empty")
-    return {"role": role, "content": content, "tool_calls": tool_calls or None}
+        if not isinstance(tool_calls, list):
+            raise RowError(f"{where}.tool_calls is a {type(tool_calls).__name__}, expected a list")
+        out["tool_calls"] = [_tool_call(call, f"{where}.tool_calls[{i}]") for i, call in enumerate(tool_calls)]
+    else:
+        out.pop("tool_calls", None)
+        if not (content or "").strip() and not reasoning and role != "tool":
+            raise RowError(f"{where} ({role}) is empty")
+    if content is None and not tool_calls:
+        content = ""
+    out["content"] = content  # None stays None on a tool-call turn: some templates (DeepSeek) test for it
+    return out
+
+
+def _content(content: Any, where: str) -> str | None:
+    """A string; OpenAI-style content parts are joined when they are all text."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        if all(isinstance(p.get("text"), str) for p in content):
+            return "".join(p["text"] for p in content)
+    raise RowError(f"{where}.content is a {type(content).__name__}, expected a string (or text parts)")
 
 
 def _tool_call(call: Any, where: str) -> dict:
-    function = call.get("function", call) if isinstance(call, dict) else None
+    if not isinstance(call, dict):
+        raise RowError(f"{where} is not an object")
+    function = call.get("function", call)
     if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
         raise RowError(f"{where} has no function name")
-    arguments = function.get("arguments", {})
+    arguments = parse_arguments(function.get("arguments", {}), where)
+    kept = {key: value for key, value in call.items() if key not in ("function", "name", "arguments") and value is not None}
+    extra = {key: value for key, value in function.items() if key not in ("name", "arguments") and value is not None}
+    return {"type": "function", **kept, "function": {"name": function["name"], "arguments": arguments, **extra}}
+
+
+def parse_arguments(arguments: Any, where: str) -> dict:
+    if arguments is None:
+        return {}
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError as error:
-            raise RowError(f"{where}.arguments is not valid JSON ({error.msg})") from None
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except (json.JSONDecodeError, RecursionError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+            raise RowError(f"{where}.arguments is not valid JSON ({reason})") from None
     if not isinstance(arguments, dict):
         raise RowError(f"{where}.arguments is a {type(arguments).__name__}, expected a JSON object")
-    return {"type": "function", "function": {"name": function["name"], "arguments": json.dumps(arguments)}}
+    return arguments
 
 
-def _tools(value: Any) -> str | None:
+def _tools(value: Any) -> list[dict] | None:
     if value is None or value == "" or value == []:
         return None
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise RowError(f"`tools` is not valid JSON ({error.msg})") from None
+        except (json.JSONDecodeError, RecursionError):
+            raise RowError("`tools` is not valid JSON") from None
     if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
         raise RowError("`tools` must be a list of JSON schemas")
     for index, tool in enumerate(value):
         function = tool.get("function", tool)
-        if not isinstance(function.get("name"), str):
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise RowError(f"tools[{index}] has no name")
-    return json.dumps(value)
+    return value
+
+
+def fold_reasoning(row: dict) -> dict:
+    """The row with each `reasoning_content` written into its message as a `<think>` block, for templates
+    that do not read the field (they would drop the trace silently)."""
+
+    def fold(message: dict) -> dict:
+        reasoning = message.get("reasoning_content")
+        if not reasoning:
+            return message
+        rest = {key: value for key, value in message.items() if key != "reasoning_content"}
+        return {**rest, "content": f"<think>\n{reasoning.strip()}\n</think>\n\n{message.get('content') or ''}"}
+
+    conversation_keys = ("messages", "prompt", "completion")
+    return {key: [fold(m) for m in value] if key in conversation_keys else value for key, value in row.items()}
 
 
 def tools_of(row: dict) -> list[dict] | None:
-    return json.loads(row["tools"]) if row.get("tools") else None
+    tools = row.get("tools")
+    return json.loads(tools) if isinstance(tools, str) else tools or None
 
 
 def conversation_of(row: dict) -> list[dict]:

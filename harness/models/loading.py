@@ -50,6 +50,8 @@ def bundled_chat_template() -> str:
 
 def load_tokenizer(path: str, chat_template: str | None = None, trust_remote_code: bool = False,
                    revision: str | None = None):  # fmt: skip
+    """The tokenizer with its chat template: the model's own, or `chat_template` ("harness" for the
+    bundled ChatML one, "trl:NAME" for a template TRL ships, or a Jinja file)."""
     from transformers import AutoTokenizer
 
     tokenizer = _hub_call(AutoTokenizer.from_pretrained, path, trust_remote_code=trust_remote_code, revision=revision)
@@ -58,15 +60,32 @@ def load_tokenizer(path: str, chat_template: str | None = None, trust_remote_cod
             log.info("%s has no chat template: using the bundled ChatML template", path)
         tokenizer.chat_template = bundled_chat_template()
     elif chat_template:
-        template_path = Path(chat_template)
-        if not template_path.exists():
-            raise ModelError(f"model.chat_template: {chat_template}: no such file")
-        tokenizer.chat_template = template_path.read_text()
-    _check_renders(tokenizer, f"model.chat_template {chat_template}" if chat_template not in (None, "harness")
-                   else f"the chat template of {path}")  # fmt: skip
+        tokenizer.chat_template = read_chat_template(chat_template)
+    where = f"model.chat_template {chat_template}" if chat_template not in (None, "harness") else f"the chat template of {path}"
+    _check_renders(tokenizer, where)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def read_chat_template(reference: str) -> str:
+    """The text of a `model.chat_template` reference other than "harness"."""
+    if reference.startswith("trl:"):
+        import trl
+
+        folder = Path(trl.__file__).parent / "chat_templates"
+        path = folder / f"{reference[4:]}.jinja"
+        if not path.is_file():
+            names = sorted(p.stem for p in folder.glob("*_training.jinja"))
+            raise ModelError(f"model.chat_template {reference}: TRL ships no such template; training templates: {names}")
+        return path.read_text(encoding="utf-8")
+    path = Path(reference)
+    if not path.is_file():
+        raise ModelError(f"model.chat_template: {reference}: no such file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ModelError(f"model.chat_template: {reference}: not UTF-8 text (byte {error.start})") from None
 
 
 PROBE_CONVERSATION = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
@@ -74,11 +93,11 @@ PROBE_CONVERSATION = [{"role": "user", "content": "Hi"}, {"role": "assistant", "
 
 def _check_renders(tokenizer, where: str) -> None:
     """A template that cannot render a two-turn conversation fails here, named, not deep in training."""
-    from jinja2 import TemplateError
+    from harness.data.formats import RENDER_ERRORS
 
     try:
         tokenizer.apply_chat_template(PROBE_CONVERSATION, tokenize=False)
-    except TemplateError as error:
+    except RENDER_ERRORS as error:
         raise ModelError(f"{where} does not render a user/assistant conversation: {type(error).__name__}: {error}") from None
 
 

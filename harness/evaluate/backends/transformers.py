@@ -12,6 +12,7 @@ import logging
 
 from harness.evaluate.backends import Generation, Request, cut_at_stop
 from harness.models.loading import load_model, load_tokenizer
+from harness.models.template_checks import stop_token_ids
 from harness.recipe import GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,8 @@ class TransformersBackend:
         self.device = next(model.parameters()).device
         self.tokenizer = copy.copy(tokenizer)
         self.tokenizer.padding_side = "left"
-        config = self.model.generation_config
-        eos = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
-        self.stop_ids = {i for i in [*eos, self.tokenizer.eos_token_id] if i is not None}
+        # The template's end-of-turn token too: a Gemma turn ends with <end_of_turn>, not eos.
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config.eos_token_id)
 
     def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
         import torch

@@ -11,6 +11,7 @@ import os
 
 from harness.evaluate.backends import Generation, Request, cut_at_stop
 from harness.models.loading import adapter_base, load_tokenizer
+from harness.models.template_checks import stop_token_ids
 from harness.recipe import GenerationSettings
 
 CPU_DEFAULTS = {"enforce_eager": True}
@@ -48,7 +49,7 @@ class VllmBackend:
         params = SamplingParams(
             n=settings.n, temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
             stop=settings.stop or None, seed=settings.seed if settings.temperature > 0 else None,
-            skip_special_tokens=True,
+            skip_special_tokens=True, stop_token_ids=sorted(stop_token_ids(self.tokenizer)),
         )  # fmt: skip
         prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
                    for r in requests]  # fmt: skip
