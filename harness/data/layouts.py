@@ -233,9 +233,10 @@ def _glaive(row: dict) -> dict:
             messages.append({"role": "user", "content": text})
         elif speaker == "FUNCTION RESPONSE":
             messages.append({"role": "tool", "content": text})
-        elif call := GLAIVE_CALL.search(text):
-            quoted = re.sub(r"'(\{.*\})'", r"\1", call.group(1), flags=re.DOTALL)
-            content = text[: call.start()].strip()
+        elif "<functioncall>" in text:
+            call = GLAIVE_CALL.search(text)
+            quoted = re.sub(r"'(\{.*\})'", r"\1", call.group(1), flags=re.DOTALL) if call else text
+            content = text[: call.start()].strip() if call else ""
             messages.append({"role": "assistant", "content": content, "tool_calls": [_call(_loads(quoted, "functioncall"))]})
         else:
             messages.append({"role": "assistant", "content": text})

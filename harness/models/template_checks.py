@@ -96,8 +96,8 @@ def template_name(tokenizer, template: str | None = None) -> str:
     known = next((stem for stem, body in _trl_templates().items() if body == text), None)
     if known:
         return f"TRL's {known}" if known.endswith("_training") else known
-    family = next((name for marker, name in FAMILY_MARKERS if marker in text), "unknown family")
-    return f"a {family} template"
+    family = next((name for marker, name in FAMILY_MARKERS if marker in text), None)
+    return f"a {family} template" if family else "a template of no family harness knows"
 
 
 def training_template(tokenizer, assistant_only_loss: bool) -> str | None:

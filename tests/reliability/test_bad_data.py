@@ -64,7 +64,7 @@ def test_a_missing_column_names_the_columns_there_are(tmp_path):
     write_rows(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a"}])
     recipe = parse_recipe({"name": "t", "mode": "instruct", "data": {"sources": [
         {"path": "qa.jsonl", "columns": {"prompt": "query", "completion": "answer"}}]}}, source=tmp_path / "r.yaml")  # fmt: skip
-    with pytest.raises(DataError, match=r"column\(s\) \['query'\] not found; the rows have \['answer', 'question'\]"):
+    with pytest.raises(DataError, match=r"columns: \['query'\] not found; the rows have \['answer', 'question'\]"):
         train(recipe, tmp_path / "run")
 
 
@@ -97,9 +97,10 @@ def test_a_template_that_renders_chat_but_not_the_training_rows_names_the_proble
     (tmp_path / "no_tools.jinja").write_text(
         "{% if tools %}{{ raise_exception('no tools here') }}{% endif %}"
         "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}")  # fmt: skip
-    recipe = short_recipe("tools", model={"name": "tiny", "chat_template": str(tmp_path / "no_tools.jinja")})
+    recipe = short_recipe("tools", model={"name": "tiny", "chat_template": str(tmp_path / "no_tools.jinja")},
+                          train={"assistant_only_loss": False})  # no markers: full-sequence loss gets to the rows
     with pytest.raises(DataError, match=r"builtin:tools: no usable rows \(100 malformed of 100: the chat template fails "
-                                        r"on it: TemplateError: no tools here \(x100\)\)"):  # fmt: skip
+                                        r"on it: TemplateError: no tools here \(x100, rows \[0, 1, 2, 3, 4\]\)\)"):  # fmt: skip
         train(recipe, tmp_path / "run")
 
 
