@@ -161,7 +161,7 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
         samples += [(f"{source.label} row {i}", recipe.mode, row, True) for i, row in enumerate(valid)]
     for mode in builtin.MODES:
         rows, report = read_source(SourceSettings(builtin=mode, samples=1, split="validation"), recipe)
-        note = "" if mode == recipe.mode else f" (a {mode} sample: shown, not this recipe's mode)"
+        note = "" if mode == recipe.mode else " (shown for that mode; not this recipe's)"
         samples += [(f"built-in {mode}{note}", mode, row, mode == recipe.mode)
                     for row in check_rows(rows, mode, report, "skip", tokenizer, None, template)]  # fmt: skip
     failed = False

@@ -182,3 +182,18 @@ def test_validate_reads_the_first_rows_and_fails_on_a_source_without_usable_rows
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "recipe.yaml")])
     assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
     assert "data.jsonl: no usable row in the first 100" in result.output and "no assistant turn" in result.output
+
+
+def test_check_template_renders_the_recipes_own_rows_with_their_loss(tmp_path, harness_cache):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    (tmp_path / "data.jsonl").write_text(json.dumps(LLAMA_FACTORY) + "\n")
+    (tmp_path / "recipe.yaml").write_text("name: t\nmode: tools\ndata:\n  sources:\n    - path: data.jsonl\n")
+    result = CliRunner().invoke(main, ["check-template", str(tmp_path / "recipe.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "== data.jsonl row 0: ok" in result.output and "end of turn '<|im_end|>'" in result.output
+    assert '[[<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call><|im_end|>]]' in result.output
+    assert "<tool_response>{\"temp\": 3}</tool_response>" in result.output  # the tool result, without loss
+    assert "== built-in reasoning (shown for that mode; not this recipe's): ok" in result.output
