@@ -5,7 +5,6 @@ import socket
 import threading
 
 import pytest
-from conftest import SHARED_DATA
 
 from harness.evaluate.backends import Request
 from harness.evaluate.backends.transformers import TransformersBackend
@@ -147,12 +146,11 @@ def test_a_failing_sample_is_recorded_with_its_reason_and_the_run_goes_on(traine
     assert len(records) == 30 and summary["metrics"]["error_rate"] == pytest.approx(len(failed) / 30, abs=1e-4)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "bfcl").exists(), reason="../shared/data is not next to this checkout")
 @pytest.mark.parametrize("which", ["untrained", "trained"])
 def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path, which):
     settings = EvalSettings(generation=GenerationSettings(max_new_tokens=48), suites=[
-        SuiteSettings(suite="gsm8k", path=str(SHARED_DATA / "gsm8k" / "test.jsonl"), samples=100),
-        SuiteSettings(suite="bfcl", path=str(SHARED_DATA / "bfcl"), options={"per_category": 20})])  # fmt: skip
+        SuiteSettings(suite="gsm8k", samples=100),  # the copies shipped in the package
+        SuiteSettings(suite="bfcl", options={"per_category": 20})])  # fmt: skip
     summaries = evaluate("tiny" if which == "untrained" else trained_model, settings, tmp_path)
     assert summaries["gsm8k"]["n_items"] == 100 and summaries["bfcl"]["n_items"] == 100
     assert set(summaries["bfcl"]["metrics"]["by_category"]) == {"simple_python", "multiple", "parallel",
@@ -206,3 +204,15 @@ def test_auto_picks_vllm_only_from_the_eval_size_where_its_start_up_pays_off():
     assert pick_backend("auto", threshold - 1) == "transformers"
     assert pick_backend("auto", threshold) == "vllm"
     assert pick_backend("vllm", 1) == "vllm" and pick_backend("transformers", 10**6) == "transformers"
+
+
+def test_shipped_sets_need_no_path_and_a_missing_bfcl_file_is_named(tmp_path):
+    from harness.evaluate.suites import SuiteError, build_suite
+
+    assert len(build_suite(SuiteSettings(suite="gsm8k")).items) == 1319
+    assert len(build_suite(SuiteSettings(suite="bfcl", options={"categories": ["parallel"]})).items) == 200
+    (tmp_path / "BFCL_v4_parallel.json").write_text('{"id": "parallel_0", "question": [[]], "function": []}\n')
+    with pytest.raises(SuiteError, match=r"category parallel: .*possible_answer/BFCL_v4_parallel.json: no such file"):
+        build_suite(SuiteSettings(suite="bfcl", path=str(tmp_path), options={"categories": ["parallel"]}))
+    with pytest.raises(SuiteError, match=r"category simple_java: .*BFCL_v4_simple_java.json: no such file"):
+        build_suite(SuiteSettings(suite="bfcl", options={"categories": ["simple_java"]}))

@@ -5,11 +5,9 @@ import re
 
 import pytest
 
-from conftest import REPO, SHARED_DATA
+from conftest import GSM8K, REPO
 from harness.evaluate.scorers import reasoning
 
-GSM8K = SHARED_DATA / "gsm8k" / "test.jsonl"
-pytestmark = pytest.mark.skipif(not GSM8K.exists(), reason="../shared/data is not next to this checkout")
 lm_eval = pytest.importorskip("lm_eval")
 
 

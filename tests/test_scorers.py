@@ -5,13 +5,10 @@ import random
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import BFCL, GSM8K
 from harness.evaluate.scorers import reasoning, text, toolcall
 from harness.evaluate.suites import bfcl_tool
 
-GSM8K = SHARED_DATA / "gsm8k" / "test.jsonl"
-BFCL = SHARED_DATA / "bfcl"
-needs_shared = pytest.mark.skipif(not GSM8K.exists(), reason="../shared/data is not next to this checkout")
 
 
 # --- reasoning ----------------------------------------------------------------------------------
@@ -53,7 +50,6 @@ def test_enormous_and_binary_outputs_do_not_hang_or_crash():
     assert not reasoning.score("\udcff\x00 <think>", "3").correct
 
 
-@needs_shared
 def test_every_gsm8k_gold_solution_scores_correct_and_changed_answers_do_not():
     rows = [json.loads(line) for line in GSM8K.read_text().splitlines()]
     assert len(rows) == 1319
@@ -174,7 +170,6 @@ def render_gold(ground_truth, pick=0, tools=()):
     return out
 
 
-@needs_shared
 @pytest.mark.parametrize("category", ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"])
 def test_every_bfcl_gold_call_scores_correct(category):
     rows = bfcl_rows(category)
@@ -229,7 +224,6 @@ EXPECTED = {"wrong_function": {"hallucinated_function"}, "missing_required": {"m
             "wrong_type": {"wrong_type"}, "wrong_value": {"wrong_value"}, "unknown_param": {"unknown_param"}}  # fmt: skip
 
 
-@needs_shared
 @pytest.mark.parametrize("category", ["simple_python", "multiple", "parallel", "parallel_multiple"])
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_bfcl_mutations_score_wrong_for_the_stated_reason(category, kind):
@@ -248,7 +242,6 @@ def test_bfcl_mutations_score_wrong_for_the_stated_reason(category, kind):
     assert tried > 10
 
 
-@needs_shared
 def test_a_call_where_none_is_due_scores_wrong_on_bfcl_irrelevance():
     for question, _ in bfcl_rows("irrelevance"):
         name = question["function"][0]["name"]

@@ -3,7 +3,7 @@
 Recipe form:
     - suite: lm_eval
       name: gsm8k-lm-eval
-      path: ../shared/data/gsm8k/test.jsonl      # optional: the data file a local task reads
+      path: data/gsm8k/test.jsonl                # optional: the data file a local task reads
       samples: 50                                # lm_eval's limit
       options: {tasks: [gsm8k_local], include_path: evals, num_fewshot: 0, apply_chat_template: true,
                 system_instruction: null, metric: "exact_match,flexible-extract"}

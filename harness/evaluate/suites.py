@@ -1,7 +1,8 @@
 """A suite = items (prompt conversation, tools, reference, metadata) + a scorer + a summary.
 
 Registered suites: `reasoning`, `tools`, `chat`, `instruct` (built-in generators, their test split by
-default) and `gsm8k`, `bfcl` (the real public files, read as they are, from `path`). Suites of kind
+default) and `gsm8k`, `bfcl` (the real public files, read as they are: the copies shipped in
+`evaluate/data/`, or `path`). Suites of kind
 `lm_eval` run through lm-evaluation-harness instead (`lm_eval_suite.py`).
 """
 
@@ -50,12 +51,17 @@ class SuiteError(ValueError):
 # --- building suites ----------------------------------------------------------------------------
 
 
+# Real public sets shipped in the package (evaluate/data/README.md: licenses and provenance); `path:` overrides.
+DATA = Path(__file__).with_name("data")
+SHIPPED_DATA = {"gsm8k": DATA / "gsm8k" / "test.jsonl", "bfcl": DATA / "bfcl"}
+
+
 def build_suite(settings: SuiteSettings, seed: int = 0, base_dir: Path | None = None) -> Suite:
     builders = {"reasoning": _reasoning, "tools": _tools, "chat": _chat, "instruct": _instruct,
                 "gsm8k": _gsm8k, "bfcl": _bfcl}  # fmt: skip
     if settings.suite not in builders:
         raise SuiteError(f"unknown suite {settings.suite!r}; expected one of {sorted(builders)}")
-    path = None
+    path = SHIPPED_DATA.get(settings.suite)
     if settings.path:
         path = (base_dir / settings.path) if base_dir and not Path(settings.path).is_absolute() else Path(settings.path)
         if not path.exists():
@@ -76,8 +82,6 @@ def _reasoning(settings, seed, path):
 
 
 def _gsm8k(settings, seed, path):
-    if path is None:
-        raise SuiteError("suite gsm8k needs `path:` (a GSM8K jsonl file with question and answer)")
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
@@ -143,19 +147,27 @@ def bfcl_tool(function: dict) -> dict:
 
 
 def _bfcl(settings, seed, path):
-    if path is None or not path.is_dir():
-        raise SuiteError("suite bfcl needs `path:` (the folder holding BFCL_v4_<category>.json and possible_answer/)")
+    if not path.is_dir():
+        raise SuiteError(f"suite bfcl: {path}: not a folder (it holds BFCL_v4_<category>.json and possible_answer/)")
     categories = settings.options.get("categories", BFCL_CATEGORIES)
     per_category = settings.options.get("per_category")
     items = []
     for category in categories:
-        questions = [json.loads(line) for line in (path / f"BFCL_v4_{category}.json").read_text().splitlines() if line]
-        answers = {}
+        question_file = path / f"BFCL_v4_{category}.json"
         answer_file = path / "possible_answer" / f"BFCL_v4_{category}.json"
-        if answer_file.exists():
-            answers = {a["id"]: a["ground_truth"] for a in map(json.loads, answer_file.read_text().splitlines()) if a}
+        needs_answers = category != "irrelevance"
+        for file in [question_file] + [answer_file] * needs_answers:
+            if not file.is_file():
+                raise SuiteError(f"suite bfcl: category {category}: {file}: no such file")
+        questions = [json.loads(line) for line in question_file.read_text(encoding="utf-8").splitlines() if line]
+        answers = {}
+        if needs_answers:
+            lines = answer_file.read_text(encoding="utf-8").splitlines()
+            answers = {a["id"]: a["ground_truth"] for a in map(json.loads, lines) if a}
         for question in questions[:per_category]:
-            reference = [] if category == "irrelevance" else answers[question["id"]]
+            if needs_answers and question["id"] not in answers:
+                raise SuiteError(f"suite bfcl: {answer_file}: no answer for {question['id']}")
+            reference = answers[question["id"]] if needs_answers else []
             tools = [bfcl_tool(f) for f in question["function"]]
             items.append(Item(question["id"], question["question"][0], reference, tools,
                               {"category": category, "tool_set": "bfcl"}))  # fmt: skip

@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import BFCL, GSM8K
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,9 +35,8 @@ SECONDS_PER_SCORE = 10  # math-verify's own time bound is 5 s; everything else i
 
 def suites():
     built = [build_suite(SuiteSettings(suite=name, samples=2)) for name in ("reasoning", "tools", "chat", "instruct")]
-    if (SHARED_DATA / "gsm8k" / "test.jsonl").exists():
-        built.append(build_suite(SuiteSettings(suite="gsm8k", samples=2, path=str(SHARED_DATA / "gsm8k" / "test.jsonl"))))
-        built.append(build_suite(SuiteSettings(suite="bfcl", samples=4, path=str(SHARED_DATA / "bfcl"))))
+    built.append(build_suite(SuiteSettings(suite="gsm8k", samples=2, path=str(GSM8K))))
+    built.append(build_suite(SuiteSettings(suite="bfcl", samples=4, path=str(BFCL))))
     return built
 
 
