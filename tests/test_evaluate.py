@@ -216,3 +216,22 @@ def test_shipped_sets_need_no_path_and_a_missing_bfcl_file_is_named(tmp_path):
         build_suite(SuiteSettings(suite="bfcl", path=str(tmp_path), options={"categories": ["parallel"]}))
     with pytest.raises(SuiteError, match=r"category simple_java: .*BFCL_v4_simple_java.json: no such file"):
         build_suite(SuiteSettings(suite="bfcl", options={"categories": ["simple_java"]}))
+
+
+def test_pass_at_k_is_the_unbiased_estimator_and_reported_with_n_samples():
+    from math import comb
+
+    from harness.evaluate.suites import Suite, pass_at_k, summarize
+
+    for n, c, k in [(5, 0, 1), (5, 2, 1), (5, 2, 3), (10, 3, 5), (4, 4, 2), (6, 1, 6)]:
+        assert pass_at_k(n, c, k) == pytest.approx(1 - comb(n - c, k) / comb(n, k))
+
+    def record(correct):
+        verdicts = [{"correct": c, "score": float(c), "parsed": "1" if c else "2", "details": {}} for c in correct]
+        return {"verdicts": verdicts, "finish_reasons": ["stop"] * len(correct), "meta": {}, "reference": "1"}
+
+    records = [record([True, False, False, False]), record([False] * 4), record([True] * 4)]
+    metrics = summarize(Suite("reasoning", "reasoning", [], None), records)
+    assert metrics["pass@1"] == pytest.approx((0.25 + 0 + 1) / 3, abs=1e-4)
+    assert metrics["pass@4"] == pytest.approx(2 / 3, abs=1e-4)  # any of the 4 correct
+    assert metrics["accuracy"] == metrics["pass@1"] and metrics["majority_vote_accuracy"] == pytest.approx(1 / 3, abs=1e-4)

@@ -214,11 +214,11 @@ def _previous_backend(suite_dir: Path) -> str | None:
 
 def _render_or_error(tokenizer, item: Item, chat_template_kwargs: dict) -> str | Generation:
     """The prompt, or a failed generation saying why the template could not render this item."""
-    from jinja2 import TemplateError
+    from harness.data.formats import RENDER_ERRORS
 
     try:
         return render_prompt(tokenizer, item, chat_template_kwargs)
-    except (TemplateError, TypeError, ValueError) as error:
+    except RENDER_ERRORS as error:
         return Generation("", "error", error=f"the chat template cannot render this item: {type(error).__name__}: {error}")
 
 

@@ -194,7 +194,23 @@ def summarize(suite: Suite, records: list[dict]) -> dict:
     extra = {"reasoning": _reasoning_metrics, "gsm8k": _reasoning_metrics, "tools": _tool_metrics,
              "bfcl": _tool_metrics, "chat": _text_metrics, "instruct": _instruct_metrics}[suite.kind]  # fmt: skip
     metrics.update(extra(scored))
+    samples = min((len(r["verdicts"]) for r in scored), default=1)
+    if samples > 1 and suite.kind in ("reasoning", "gsm8k", "tools", "bfcl"):
+        for k in sorted({1, samples}):
+            metrics[f"pass@{k}"] = mean(pass_at_k(len(r["verdicts"]), sum(v["correct"] for v in r["verdicts"]), k)
+                                        for r in scored)  # fmt: skip
     return metrics
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021, as lighteval and open-r1
+    compute it): 1 - C(n-c, k) / C(n, k), as a stable product."""
+    if n - c < k:
+        return 1.0
+    product = 1.0
+    for i in range(n - c + 1, n + 1):
+        product *= 1.0 - k / i
+    return 1.0 - product
 
 
 def _first(record: dict) -> dict:
