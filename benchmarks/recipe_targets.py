@@ -51,9 +51,13 @@ def run_once(mode: str, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("modes", nargs="*", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("modes", nargs="*", help=f"recipes to run (default: all of {list(TARGETS)})")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()
+    args.modes = args.modes or list(TARGETS)
+    unknown = [mode for mode in args.modes if mode not in TARGETS]
+    if unknown:
+        parser.error(f"unknown recipe(s) {unknown}; choose from {list(TARGETS)}")
     rows = []
     for mode in args.modes:
         suite, metric, target, wall_target = TARGETS[mode]
