@@ -10,6 +10,7 @@ layout reads are reported with their counts. Sizing (`samples` / `weight`) is do
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import random
@@ -117,7 +118,7 @@ def _read_file(path: Path, limit: int | None = None) -> list:
         csv.field_size_limit(1 << 30)
         try:
             with path.open(newline="", encoding="utf-8") as stream:
-                return [row for _, row in zip(range(limit or 1 << 62), csv.DictReader(stream))]
+                return list(itertools.islice(csv.DictReader(stream), limit))
         except UnicodeDecodeError as error:
             raise DataError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
         except csv.Error as error:
@@ -264,11 +265,8 @@ def max_chars(tokenizer, max_length: int) -> int:
 
 
 def _row_chars(row: dict) -> int:
-    total = 0
-    for message in conversation_of(row):
-        for value in message.values():
-            total += len(value) if isinstance(value, str) else len(json.dumps(value, default=str)) if value else 0
-    return total + (len(json.dumps(row["tools"])) if row.get("tools") else 0)
+    values = [value for message in conversation_of(row) for value in message.values()] + [row.get("tools")]
+    return sum(len(value) if isinstance(value, str) else len(json.dumps(value, default=str)) for value in values)
 
 
 def rendered_lengths(rows: list[dict], tokenizer, max_length: int,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.data.formats import RENDER_ERRORS, conversation_of, tools_of
+from harness.models.loading import bundled_chat_template
 # Markup that names a template family in messages, most specific first.
 FAMILY_MARKERS = [
     ("<|start_header_id|>", "Llama 3"), ("<start_of_turn>", "Gemma"), ("[INST]", "Mistral"),
@@ -89,9 +90,7 @@ def _template_text(tokenizer) -> str:
 def template_name(tokenizer, template: str | None = None) -> str:
     """`qwen2_5` for a template TRL knows by identity, else the family its markup suggests."""
     text = template if template is not None else _template_text(tokenizer)
-    from harness.models.tiny import TEMPLATE_PATH
-
-    if text == TEMPLATE_PATH.read_text():
+    if text == bundled_chat_template():
         return "harness ChatML"
     known = next((stem for stem, body in _trl_templates().items() if body == text), None)
     if known:
@@ -129,9 +128,7 @@ def fitting_templates(tokenizer) -> list[str]:
     """Templates whose end-of-turn token is one token of this vocabulary and trained: `harness` and TRL's."""
     from trl.chat_template_utils import is_chat_template_stop_token_trained
 
-    from harness.models.tiny import TEMPLATE_PATH
-
-    candidates = {"harness": TEMPLATE_PATH.read_text()}
+    candidates = {"harness": bundled_chat_template()}
     trl_templates = {stem: body for stem, body in _trl_templates().items() if stem.endswith("_training")}
     for stem in sorted(trl_templates, key=lambda stem: (stem not in COMMON_TRAINING_TEMPLATES, stem)):
         candidates[f"trl:{stem}"] = trl_templates[stem]
