@@ -208,3 +208,16 @@ def test_a_refused_family_is_named(stand_ins):
         training_template(tokenizer, assistant_only_loss=True)
     with pytest.raises(TemplateRefusal, match="Mistral"):
         training_template(load_tokenizer(str(stand_ins["mistral-v0.3"])), assistant_only_loss=True)
+
+
+def test_the_eval_backend_renders_and_stops_with_the_recipes_template(stand_ins, tmp_path):
+    from harness.evaluate.backends.transformers import TransformersBackend
+
+    (tmp_path / "plain.jinja").write_text(
+        "{% for m in messages %}<|user|>{{ m.content }}<|endoftext|>{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    end = load_tokenizer(str(stand_ins["phi3.5"])).convert_tokens_to_ids("<|end|>")
+    assert end in TransformersBackend(str(stand_ins["phi3.5"])).stop_ids  # Phi's own turns end with <|end|>
+    overridden = TransformersBackend(str(stand_ins["phi3.5"]), chat_template=str(tmp_path / "plain.jinja"))
+    assert end not in overridden.stop_ids and overridden.tokenizer.chat_template.startswith("{% for m in messages %}")

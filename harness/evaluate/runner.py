@@ -46,7 +46,11 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
     model, model_settings = str(model), model_settings or ModelSettings()
     out_dir = Path(out_dir)
     model_path = resolve_model(model, model_settings.tiny, seed)
-    # The model folder's own template (a trained run saved it), else the recipe's choice, as in training.
+    # The recipe's template choice, as in training (a file path relative to the recipe); the backend renders
+    # and stops (end-of-turn token) with the same one.
+    reference = model_settings.chat_template
+    if reference not in (None, "harness") and not reference.startswith("trl:") and base_dir:
+        model_settings = model_settings.model_copy(update={"chat_template": str(base_dir / reference)})
     tokenizer = load_tokenizer(model_path, model_settings.chat_template, model_settings.trust_remote_code)
     summaries = {}
 

@@ -80,12 +80,13 @@ def make_backend(settings: EvalSettings, model_path: str, model_settings=None, s
         from harness.evaluate.backends.transformers import TransformersBackend
 
         return TransformersBackend(model_path, model_settings.dtype, settings.batch_size,
-                                   trust_remote_code=model_settings.trust_remote_code)  # fmt: skip
+                                   trust_remote_code=model_settings.trust_remote_code,
+                                   chat_template=model_settings.chat_template)  # fmt: skip
     if name == "vllm":
         from harness.evaluate.backends.vllm import VllmBackend
 
         return VllmBackend(model_path, model_settings.dtype, trust_remote_code=model_settings.trust_remote_code,
-                           **settings.backend_options)  # fmt: skip
+                           chat_template=model_settings.chat_template, **settings.backend_options)  # fmt: skip
     if name == "openai":
         from harness.evaluate.backends.openai import OpenAIBackend
 

@@ -21,12 +21,13 @@ log = logging.getLogger(__name__)
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 64, trust_remote_code: bool = False):
+    def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 64, trust_remote_code: bool = False,
+                 chat_template: str | None = None):  # fmt: skip
         import torch
 
         from harness.launch import distributed_state
 
-        tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(model_path, chat_template, trust_remote_code=trust_remote_code)
         model = load_model(model_path, dtype, trust_remote_code, merge_adapter=True).eval()
         group = distributed_state()  # one launched process per GPU: each takes its own
         device = group.device if group else ("cuda" if torch.cuda.is_available() else "cpu")

@@ -20,14 +20,15 @@ CPU_DEFAULTS = {"enforce_eager": True}
 class VllmBackend:
     name = "vllm"
 
-    def __init__(self, model_path: str, dtype: str = "auto", trust_remote_code: bool = False, **llm_options):
+    def __init__(self, model_path: str, dtype: str = "auto", trust_remote_code: bool = False,
+                 chat_template: str | None = None, **llm_options):  # fmt: skip
         import torch
 
         if not torch.cuda.is_available():
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default takes a large share of RAM
         from vllm import LLM
 
-        self.tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+        self.tokenizer = load_tokenizer(model_path, chat_template, trust_remote_code=trust_remote_code)
         base = adapter_base(model_path)
         self.lora = None
         options = {} if torch.cuda.is_available() else dict(CPU_DEFAULTS)
