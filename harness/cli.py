@@ -79,11 +79,12 @@ def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
     the first rows of every data source."""
     from harness.data.sources import DataError, check_rows, read_source
     from harness.models.loading import ModelError
+    from harness.train import TrainError
 
     recipe = _load(recipe_path, overrides)
     try:
         tokenizer, sft_config, template = _training_setup(recipe)
-    except (RecipeError, ModelError) as error:
+    except (RecipeError, ModelError, TrainError) as error:
         raise click.ClickException(str(error)) from None
     problems = []
     max_length = sft_config.max_length
@@ -109,21 +110,13 @@ SHOWN_ROWS = 2  # rows of each source `harness check-template` renders
 
 
 def _training_setup(recipe):
-    """(tokenizer, SFTConfig, training template) as `harness train` would build them; errors are named."""
-    from harness.models.loading import ModelError, load_tokenizer, resolve_model
-    from harness.models.template_checks import TemplateRefusal, training_template
-    from harness.recipe import build_lora_config, build_sft_config
-    from harness.train import training_defaults
+    """(tokenizer, SFTConfig, training template) as `harness train` builds them, LoraConfig checked too."""
+    from harness.recipe import build_lora_config
+    from harness.train import training_setup
 
-    sft_config = build_sft_config(recipe, "/tmp/harness-validate", **training_defaults(recipe))
     build_lora_config(recipe)
-    settings = recipe.model
-    tokenizer = load_tokenizer(resolve_model(settings.name, settings.tiny, recipe.seed), recipe.chat_template(),
-                               settings.trust_remote_code, settings.revision)  # fmt: skip
-    try:
-        return tokenizer, sft_config, training_template(tokenizer, sft_config.assistant_only_loss)
-    except TemplateRefusal as error:
-        raise ModelError(str(error)) from None
+    _, tokenizer, sft_config, template = training_setup(recipe, Path("/tmp/harness-validate"))
+    return tokenizer, sft_config, template
 
 
 @main.command()
@@ -144,11 +137,12 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
     from harness.data.sources import DataError, check_rows, read_source
     from harness.models.loading import ModelError
     from harness.models.template_checks import check_template, template_name
+    from harness.train import TrainError
 
     recipe = _load(recipe_path, overrides)
     try:
         tokenizer, sft_config, template = _training_setup(recipe)
-    except (RecipeError, ModelError) as error:
+    except (RecipeError, ModelError, TrainError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"template: {template_name(tokenizer, template)}")
     samples = []

@@ -179,13 +179,18 @@ class Recipe(Strict):
 
     def chat_template(self) -> str | None:
         """`model.chat_template` with a file path resolved against the recipe."""
-        reference = self.model.chat_template
-        if reference in (None, "harness") or reference.startswith("trl:"):
-            return reference
-        return str(self.resolve(reference))
+        return resolve_chat_template(self.model.chat_template, self.source_path.parent if self.source_path else None)
 
     def dump(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def resolve_chat_template(reference: str | None, base_dir: Path | None) -> str | None:
+    """A `model.chat_template` reference with a file path made relative to `base_dir` (the recipe's folder);
+    None, "harness" and "trl:NAME" name no file."""
+    if reference in (None, "harness") or reference.startswith("trl:") or base_dir is None:
+        return reference
+    return str((base_dir / reference).resolve())
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

@@ -72,9 +72,14 @@ def training_defaults(recipe: Recipe) -> dict:
     return defaults
 
 
-def chosen_template(tokenizer, sft_config) -> str | None:
-    """The template SFTTrainer will tokenize with (None: the tokenizer's own); a family TRL cannot
-    train is refused here, with the ways out."""
+def training_setup(recipe: Recipe, train_dir: Path):
+    """(model path, tokenizer, SFTConfig, template SFTTrainer will tokenize with or None for the tokenizer's
+    own), as training builds them; `harness validate` and `check-template` use the same. A template family
+    TRL cannot train is refused here, with the ways out."""
+    settings = recipe.model
+    model_path = resolve_model(settings.name, settings.tiny, recipe.seed)
+    tokenizer = load_tokenizer(model_path, recipe.chat_template(), settings.trust_remote_code, settings.revision)
+    sft_config = build_sft_config(recipe, train_dir, **training_defaults(recipe))
     try:
         template = training_template(tokenizer, sft_config.assistant_only_loss)
     except TemplateRefusal as error:
@@ -82,7 +87,7 @@ def chosen_template(tokenizer, sft_config) -> str | None:
     if template is not None:
         log.info("training with %s (the model's own template has no {%% generation %%} markers); the saved "
                  "model keeps its own template for inference", template_name(tokenizer, template))  # fmt: skip
-    return template
+    return model_path, tokenizer, sft_config, template
 
 
 def check_training_rows(tokenizer, dataset, mode: str, template: str | None, assistant_only_loss: bool) -> None:
@@ -190,11 +195,8 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         write_text(run_dir / "recipe.resolved.yaml", recipe.dump())
         write_json(run_dir / "environment.json", {**environment(), "processes": world_size()})
 
-    model_path = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
     settings = recipe.model
-    tokenizer = load_tokenizer(model_path, recipe.chat_template(), settings.trust_remote_code, settings.revision)
-    sft_config = build_sft_config(recipe, train_dir, **training_defaults(recipe))
-    template = chosen_template(tokenizer, sft_config)
+    model_path, tokenizer, sft_config, template = training_setup(recipe, train_dir)
     train_data, reports = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer, template=template)
     eval_data = None
     if recipe.data.eval_sources:

@@ -25,7 +25,7 @@ from harness.evaluate.suites import Item, Suite, build_suite, summarize
 from harness.files import package_versions, read_json, write_json, write_text
 from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
-from harness.recipe import EvalSettings, ModelSettings
+from harness.recipe import EvalSettings, ModelSettings, resolve_chat_template
 
 log = logging.getLogger(__name__)
 SUMMARY_VERSION = 1
@@ -48,9 +48,8 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
     model_path = resolve_model(model, model_settings.tiny, seed)
     # The recipe's template choice, as in training (a file path relative to the recipe); the backend renders
     # and stops (end-of-turn token) with the same one.
-    reference = model_settings.chat_template
-    if reference not in (None, "harness") and not reference.startswith("trl:") and base_dir:
-        model_settings = model_settings.model_copy(update={"chat_template": str(base_dir / reference)})
+    template = resolve_chat_template(model_settings.chat_template, base_dir)
+    model_settings = model_settings.model_copy(update={"chat_template": template})
     tokenizer = load_tokenizer(model_path, model_settings.chat_template, model_settings.trust_remote_code)
     summaries = {}
 

@@ -29,6 +29,7 @@ class VllmBackend:
         from vllm import LLM
 
         self.tokenizer = load_tokenizer(model_path, chat_template, trust_remote_code=trust_remote_code)
+        self.stop_ids = sorted(stop_token_ids(self.tokenizer))
         base = adapter_base(model_path)
         self.lora = None
         options = {} if torch.cuda.is_available() else dict(CPU_DEFAULTS)
@@ -50,7 +51,7 @@ class VllmBackend:
         params = SamplingParams(
             n=settings.n, temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
             stop=settings.stop or None, seed=settings.seed if settings.temperature > 0 else None,
-            skip_special_tokens=True, stop_token_ids=sorted(stop_token_ids(self.tokenizer)),
+            skip_special_tokens=True, stop_token_ids=self.stop_ids,
         )  # fmt: skip
         prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
                    for r in requests]  # fmt: skip
