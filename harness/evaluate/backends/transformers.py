@@ -22,7 +22,7 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 64, trust_remote_code: bool = False,
-                 chat_template: str | None = None):  # fmt: skip
+                 chat_template: str | None = None, max_batch_tokens: int = 32_768):  # fmt: skip
         import torch
 
         from harness.launch import distributed_state
@@ -31,19 +31,21 @@ class TransformersBackend:
         model = load_model(model_path, dtype, trust_remote_code, merge_adapter=True).eval()
         group = distributed_state()  # one launched process per GPU: each takes its own
         device = group.device if group else ("cuda" if torch.cuda.is_available() else "cpu")
-        self._setup(model.to(device), tokenizer, batch_size)
+        self._setup(model.to(device), tokenizer, batch_size, max_batch_tokens)
 
     @classmethod
-    def from_objects(cls, model, tokenizer, batch_size: int = 64) -> TransformersBackend:
+    def from_objects(cls, model, tokenizer, batch_size: int = 64, max_batch_tokens: int = 32_768) -> TransformersBackend:
         """Over a model already in memory (evaluation during training)."""
         backend = cls.__new__(cls)
-        backend._setup(model, tokenizer, batch_size)
+        backend._setup(model, tokenizer, batch_size, max_batch_tokens)
         return backend
 
-    def _setup(self, model, tokenizer, batch_size: int) -> None:
+    def _setup(self, model, tokenizer, batch_size: int, max_batch_tokens: int) -> None:
         import copy
 
-        self.model, self.batch_size = model, batch_size
+        self.model, self.batch_size, self.max_batch_tokens = model, batch_size, max_batch_tokens
+        # Prompts that leave no room for max_new_tokens are refused, as OpenAI-style servers refuse them.
+        self.context = getattr(model.config, "max_position_embeddings", None)
         self.device = next(model.parameters()).device
         self.tokenizer = copy.copy(tokenizer)
         self.tokenizer.padding_side = "left"
@@ -54,12 +56,19 @@ class TransformersBackend:
         import torch
 
         encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
-        # Longest first, so each batch pads little and an out-of-memory shows up in the first batch.
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: list[list[Generation]] = [[] for _ in requests]
+        fitting = []
+        for index, ids in enumerate(encoded):
+            if self.context and len(ids) + settings.max_new_tokens > self.context:
+                error = (f"prompt of {len(ids)} tokens + max_new_tokens {settings.max_new_tokens} exceeds the model's "
+                         f"context of {self.context} tokens")  # fmt: skip
+                results[index] = [Generation("", "error", 0, error)] * settings.n
+            else:
+                fitting.append(index)
+        # Longest first, so each batch pads little and an out-of-memory shows up in the first batch.
+        order = sorted(fitting, key=lambda i: -len(encoded[i]))
         sampling = settings.temperature > 0
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start, batch in self._batches(order, [len(ids) for ids in encoded], settings.n):
             inputs = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(self.device)
             was_training = self.model.training
             self.model.eval()
@@ -91,6 +100,16 @@ class TransformersBackend:
             for row, tokens in enumerate(new_tokens):
                 results[batch[row // settings.n]].append(self._decode(tokens, settings))
         return results
+
+    def _batches(self, order: list[int], lengths: list[int], n: int):
+        """(start, rows): at most batch_size rows and max_batch_tokens padded tokens (rows x longest x n), so
+        a batch of long prompts stays small (attention memory grows with the square of the length)."""
+        start = 0
+        while start < len(order):
+            longest = lengths[order[start]] + 1
+            size = max(1, min(self.batch_size, self.max_batch_tokens // (longest * n)))
+            yield start, order[start : start + size]
+            start += size
 
     def _greedy(self, input_ids, attention_mask, settings: GenerationSettings) -> list[list[int]]:
         """Greedy decoding that drops each sequence from the batch (and the KV cache) when it ends."""
