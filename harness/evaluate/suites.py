@@ -8,6 +8,7 @@ default) and `gsm8k`, `bfcl` (the real public files, read as they are: the copie
 
 from __future__ import annotations
 
+import copy
 import json
 import statistics
 from collections import Counter, defaultdict
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import builtin
-from harness.evaluate.scorers import Verdict, reasoning, text, toolcall
+from harness.evaluate.scorers import Verdict, reasoning, source_values, text, toolcall
 from harness.recipe import SuiteSettings
 
 
@@ -127,11 +128,39 @@ def _instruct(settings, seed, path):
     return [Item(r["id"], r["prompt"], r["completion"][0]["content"], None, r["meta"]) for r in rows], _text_scorer
 
 
-BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+# BFCL v4's single-turn categories, in the leaderboard's column order (multi-turn and agentic ones are not run).
+BFCL_CATEGORIES = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
+                   "irrelevance", "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+                   "live_irrelevance", "live_relevance")  # fmt: skip
+BFCL_WITHOUT_ANSWERS = {"irrelevance": [], "live_irrelevance": [], "live_relevance": None}  # see toolcall.py
+BFCL_LANGUAGES = {"simple_java": "java", "simple_javascript": "javascript"}
+LANGUAGE_NAMES = {"java": "Java", "javascript": "JavaScript"}
+BFCL_HINTS = {"python": " Note that the provided function is in Python 3 syntax.",
+              "java": " Note that the provided function is in Java 8 SDK syntax.",
+              "javascript": " Note that the provided function is in JavaScript syntax."}  # fmt: skip
 
 
-def bfcl_tool(function: dict) -> dict:
-    """A BFCL function -> an OpenAI-style tool with JSON-schema types (dict -> object, float -> number)."""
+def bfcl_tool(function: dict, language: str = "python") -> dict:
+    """A BFCL function -> the OpenAI-style tool BFCL shows a function-calling model: its language hint in the
+    description, JSON-schema types (dict -> object, float -> number); Java and JavaScript parameters typed
+    string, their declared type said in words (BFCL's `_func_doc_language_specific_pre_processing`)."""
+    function = copy.deepcopy(function)
+    function["description"] = function.get("description", "") + BFCL_HINTS[language]
+    if language != "python":
+        for spec in function.get("parameters", {}).get("properties", {}).values():
+            declared = spec.get("type")
+            spec["description"] = spec.get("description", "") + (
+                f" This parameter can be of any type of {LANGUAGE_NAMES[language]} object in string representation."
+                if declared == "any" else
+                f" This is {LANGUAGE_NAMES[language]} {declared} type parameter in string representation.")  # fmt: skip
+            if declared in source_values.COLLECTIONS and "items" in spec:
+                element = spec.pop("items").get("type")
+                spec["description"] += f" The list elements are of type {element}; they are not in string representation."
+            if language == "javascript" and declared == "dict" and "properties" in spec:
+                entries = json.dumps(spec.pop("properties"))
+                spec["description"] += (" The dictionary entries have the following schema; they are not in string"
+                                        f" representation. {entries}")  # fmt: skip
+            spec["type"] = "string"
 
     def convert(schema):
         if isinstance(schema, dict):
@@ -153,25 +182,39 @@ def _bfcl(settings, seed, path):
     per_category = settings.options.get("per_category")
     items = []
     for category in categories:
+        if category not in BFCL_CATEGORIES:
+            raise SuiteError(f"suite bfcl: unknown category {category!r}; expected one of {list(BFCL_CATEGORIES)}")
         question_file = path / f"BFCL_v4_{category}.json"
         answer_file = path / "possible_answer" / f"BFCL_v4_{category}.json"
-        needs_answers = category != "irrelevance"
+        needs_answers = category not in BFCL_WITHOUT_ANSWERS
         for file in [question_file] + [answer_file] * needs_answers:
             if not file.is_file():
                 raise SuiteError(f"suite bfcl: category {category}: {file}: no such file")
-        questions = [json.loads(line) for line in question_file.read_text(encoding="utf-8").splitlines() if line]
         answers = {}
         if needs_answers:
-            lines = answer_file.read_text(encoding="utf-8").splitlines()
-            answers = {a["id"]: a["ground_truth"] for a in map(json.loads, lines) if a}
-        for question in questions[:per_category]:
+            answers = {a["id"]: a["ground_truth"] for a in _json_lines(answer_file)}
+        language = BFCL_LANGUAGES.get(category, "python")
+        for question in _json_lines(question_file)[:per_category]:
             if needs_answers and question["id"] not in answers:
                 raise SuiteError(f"suite bfcl: {answer_file}: no answer for {question['id']}")
-            reference = answers[question["id"]] if needs_answers else []
-            tools = [bfcl_tool(f) for f in question["function"]]
-            items.append(Item(question["id"], question["question"][0], reference, tools,
-                              {"category": category, "tool_set": "bfcl"}))  # fmt: skip
+            reference = answers[question["id"]] if needs_answers else BFCL_WITHOUT_ANSWERS[category]
+            tools = [bfcl_tool(f, language) for f in question["function"]]
+            meta = {"category": category, "tool_set": "bfcl"}
+            if language != "python":  # the tools shown type every parameter string; the checker needs the real types
+                meta |= {"language": language, "functions": question["function"]}
+            items.append(Item(question["id"], question["question"][0], reference, tools, meta))
     return items, toolcall.score
+
+
+def _json_lines(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise SuiteError(f"{path}: line {number}: not JSON ({error.msg})") from None
+    return rows
 
 
 # --- summaries ----------------------------------------------------------------------------------
@@ -192,7 +235,7 @@ def summarize(suite: Suite, records: list[dict]) -> dict:
         "error_rate": mean(g == "error" for r in scored for g in r["finish_reasons"]),
     }
     extra = {"reasoning": _reasoning_metrics, "gsm8k": _reasoning_metrics, "tools": _tool_metrics,
-             "bfcl": _tool_metrics, "chat": _text_metrics, "instruct": _instruct_metrics}[suite.kind]  # fmt: skip
+             "bfcl": _bfcl_metrics, "chat": _text_metrics, "instruct": _instruct_metrics}[suite.kind]  # fmt: skip
     metrics.update(extra(scored))
     samples = min((len(r["verdicts"]) for r in scored), default=1)
     if samples > 1 and suite.kind in ("reasoning", "gsm8k", "tools", "bfcl"):
@@ -246,7 +289,7 @@ def _reasoning_metrics(records: list[dict]) -> dict:
 def _tool_metrics(records: list[dict]) -> dict:
     calls = [r for r in records if not isinstance(r["reference"], str)]
     due = [r for r in calls if r["reference"]]
-    irrelevant = [r for r in calls if not r["reference"]]
+    irrelevant = [r for r in calls if r["reference"] == []]
     errors = Counter(_first(r)["details"].get("error_type") or "none" for r in calls if not _first(r)["correct"])
     by_category, by_tool_set = defaultdict(list), defaultdict(list)
     for record in records:
@@ -263,6 +306,34 @@ def _tool_metrics(records: list[dict]) -> dict:
         "by_tool_set": {k: mean(v) for k, v in sorted(by_tool_set.items())},
         "error_types": dict(errors.most_common()),
     }
+
+
+def _bfcl_metrics(records: list[dict]) -> dict:
+    """The tool metrics and BFCL's leaderboard columns, aggregated as BFCL's `eval_runner_helper` does:
+    simple = mean of the Python, Java and JavaScript simple categories; non-live = mean of simple, multiple,
+    parallel, parallel_multiple; live = item-weighted over the four live AST categories; irrelevance = mean of
+    irrelevance and live_irrelevance; single-turn overall = mean of non-live, live and irrelevance (BFCL's
+    10/10/10 weights, without its multi-turn and agentic parts). A column whose categories did not all run is
+    None, where BFCL shows N/A."""
+    metrics = _tool_metrics(records)
+    counts = Counter(r["meta"].get("category") for r in records)
+    accuracy = metrics["by_category"]
+
+    def unweighted(*columns):
+        return None if any(c is None for c in columns) else round(sum(columns) / len(columns), 4)
+
+    def weighted(*categories):
+        if any(c not in accuracy for c in categories):
+            return None
+        return round(sum(accuracy[c] * counts[c] for c in categories) / sum(counts[c] for c in categories), 4)
+
+    simple = unweighted(*(accuracy.get(c) for c in ("simple_python", "simple_java", "simple_javascript")))
+    non_live = unweighted(simple, *(accuracy.get(c) for c in ("multiple", "parallel", "parallel_multiple")))
+    live = weighted("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+    irrelevance = unweighted(accuracy.get("irrelevance"), accuracy.get("live_irrelevance"))
+    metrics["bfcl"] = {"overall": unweighted(non_live, live, irrelevance), "non_live": non_live, "simple": simple,
+                       "live": live, "irrelevance": irrelevance, "relevance": accuracy.get("live_relevance")}  # fmt: skip
+    return metrics
 
 
 def _text_metrics(records: list[dict]) -> dict:
