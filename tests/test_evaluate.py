@@ -12,6 +12,8 @@ from harness.evaluate.runner import evaluate, render_prompt
 from harness.evaluate.suites import build_suite
 from harness.files import read_json
 from harness.recipe import EvalSettings, GenerationSettings, SuiteSettings
+from harness.report.leaderboard import collect
+from harness.report.render import markdown
 
 GREEDY = GenerationSettings(max_new_tokens=24)
 
@@ -38,6 +40,22 @@ def test_batched_left_padded_generation_equals_one_at_a_time(backend):
     single = [backend.generate([r], GREEDY)[0][0].text for r in requests]
     assert batched == single
     assert any(batched)
+
+
+def test_long_prompts_go_in_small_batches_and_prompts_past_the_context_are_refused(backend):
+    """BFCL's live prompts (2,000+ tokens) in batches of 64 took 24 GB for eager attention on a CPU, and the
+    kernel killed the eval: batches are bounded by padded tokens, and a prompt with no room left is an error."""
+    requests = requests_for(backend, "chat", 6)
+    lengths = [len(backend.tokenizer(r.prompt)["input_ids"]) for r in requests]
+    small = TransformersBackend.from_objects(backend.model, backend.tokenizer, batch_size=8,
+                                             max_batch_tokens=2 * max(lengths) + 2)  # fmt: skip
+    order = sorted(range(6), key=lambda i: -lengths[i])
+    assert [len(rows) for _, rows in small._batches(order, lengths, 1)] == [2, 2, 2]
+    assert [g[0].text for g in small.generate(requests, GREEDY)] == [g[0].text for g in backend.generate(requests, GREEDY)]
+    too_long = Request("word " * backend.context, [{"role": "user", "content": "word " * backend.context}])
+    out = backend.generate([too_long, requests[0]], GREEDY)
+    assert out[0][0].finish_reason == "error" and "exceeds the model's context" in out[0][0].error
+    assert out[1][0].finish_reason != "error"
 
 
 def test_stop_strings_cut_the_output_and_count_as_stop(backend):
@@ -148,15 +166,26 @@ def test_a_failing_sample_is_recorded_with_its_reason_and_the_run_goes_on(traine
 
 @pytest.mark.parametrize("which", ["untrained", "trained"])
 def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path, which):
+    categories = ["simple_python", "simple_java", "simple_javascript", "live_simple", "live_irrelevance",
+                  "live_relevance"]  # fmt: skip
     settings = EvalSettings(generation=GenerationSettings(max_new_tokens=48), suites=[
         SuiteSettings(suite="gsm8k", samples=100),  # the copies shipped in the package
-        SuiteSettings(suite="bfcl", options={"per_category": 20})])  # fmt: skip
+        SuiteSettings(suite="bfcl", options={"categories": categories, "per_category": 5})])  # fmt: skip
     summaries = evaluate("tiny" if which == "untrained" else trained_model, settings, tmp_path)
-    assert summaries["gsm8k"]["n_items"] == 100 and summaries["bfcl"]["n_items"] == 100
-    assert set(summaries["bfcl"]["metrics"]["by_category"]) == {"simple_python", "multiple", "parallel",
-                                                               "parallel_multiple", "irrelevance"}  # fmt: skip
-    bfcl_prompt = json.loads((tmp_path / "bfcl" / "samples.jsonl").read_text().splitlines()[0])["prompt"]
-    assert '"type": "object"' in bfcl_prompt and '"type": "dict"' not in bfcl_prompt
+    assert summaries["gsm8k"]["n_items"] == 100 and summaries["bfcl"]["n_items"] == 30
+    metrics = summaries["bfcl"]["metrics"]
+    assert set(metrics["by_category"]) == set(categories)
+    assert metrics["bfcl"]["relevance"] == metrics["by_category"]["live_relevance"]
+    assert metrics["bfcl"]["non_live"] is None and metrics["bfcl"]["overall"] is None  # multiple etc. did not run
+    simple = [metrics["by_category"][c] for c in categories[:3]]
+    assert metrics["bfcl"]["simple"] == round(sum(simple) / 3, 4)
+    prompts = [json.loads(line)["prompt"] for line in (tmp_path / "bfcl" / "samples.jsonl").read_text().splitlines()]
+    assert '"type": "object"' in prompts[0] and '"type": "dict"' not in prompts[0]
+    assert "This is Java boolean type parameter in string representation." in "".join(prompts[5:10])
+    table = [line for line in markdown(collect([tmp_path])).splitlines() if "Overall (single-turn)" in line or "| bfcl |" in line]
+    header, row = ([cell.strip() for cell in line.strip("|").split("|")] for line in table)
+    assert row[header.index("Relevance")] == f"{100 * metrics['bfcl']['relevance']:.1f}"
+    assert row[header.index("Non-live AST")] == "–"  # multiple, parallel, parallel_multiple did not run
 
 
 def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
@@ -214,8 +243,11 @@ def test_shipped_sets_need_no_path_and_a_missing_bfcl_file_is_named(tmp_path):
     (tmp_path / "BFCL_v4_parallel.json").write_text('{"id": "parallel_0", "question": [[]], "function": []}\n')
     with pytest.raises(SuiteError, match=r"category parallel: .*possible_answer/BFCL_v4_parallel.json: no such file"):
         build_suite(SuiteSettings(suite="bfcl", path=str(tmp_path), options={"categories": ["parallel"]}))
-    with pytest.raises(SuiteError, match=r"category simple_java: .*BFCL_v4_simple_java.json: no such file"):
-        build_suite(SuiteSettings(suite="bfcl", options={"categories": ["simple_java"]}))
+    with pytest.raises(SuiteError, match=r"category live_simple: .*BFCL_v4_live_simple.json: no such file"):
+        build_suite(SuiteSettings(suite="bfcl", path=str(tmp_path), options={"categories": ["live_simple"]}))
+    with pytest.raises(SuiteError, match=r"unknown category 'multi_turn_base'"):
+        build_suite(SuiteSettings(suite="bfcl", options={"categories": ["multi_turn_base"]}))
+    assert len(build_suite(SuiteSettings(suite="bfcl")).items) == 3641  # every single-turn category of BFCL v4
 
 
 def test_pass_at_k_is_the_unbiased_estimator_and_reported_with_n_samples():

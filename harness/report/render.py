@@ -48,10 +48,34 @@ def markdown(board: dict) -> str:
         notes += ["", "| Model | Suite | Seen tasks | Held-out tasks (zero-shot) | Gap |", "|---|---|---|---|---|"]
         notes += [f"| {row['run']} / {row['model']} | {name} | {_pct(r['seen'])} | {_pct(r['held_out'])} | {_signed(r['gap'])} |"
                   for row, name, r in gaps]  # fmt: skip
+    notes += bfcl_table(board)
     settings = {json.dumps(row["generation"], sort_keys=True) for row in board["rows"] if row["generation"]}
     for setting in sorted(settings):
         notes += ["", f"Generation settings: `{setting}`"]
     return "\n".join(lines + notes) + "\n"
+
+
+BFCL_COLUMNS = [("Overall (single-turn)", "bfcl", "overall"), ("Non-live AST", "bfcl", "non_live"),
+                ("Simple", "bfcl", "simple"), ("Multiple", "by_category", "multiple"),
+                ("Parallel", "by_category", "parallel"), ("Parallel multiple", "by_category", "parallel_multiple"),
+                ("Live AST", "bfcl", "live"), ("Live simple", "by_category", "live_simple"),
+                ("Live multiple", "by_category", "live_multiple"), ("Live parallel", "by_category", "live_parallel"),
+                ("Live parallel multiple", "by_category", "live_parallel_multiple"),
+                ("Irrelevance", "bfcl", "irrelevance"), ("Relevance", "bfcl", "relevance")]  # fmt: skip
+
+
+def bfcl_table(board: dict) -> list[str]:
+    """BFCL suites as the BFCL leaderboard's single-turn columns (– where a column's categories did not run)."""
+    rows = [(row, name, r["details"]) for row in board["rows"] for name, r in row["results"].items()
+            if "bfcl" in r.get("details", {})]  # fmt: skip
+    if not rows:
+        return []
+    lines = ["", "| Model | Suite | " + " | ".join(c for c, _, _ in BFCL_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(BFCL_COLUMNS)]  # fmt: skip
+    for row, name, details in rows:
+        cells = [_pct(details[group].get(key)) for _, group, key in BFCL_COLUMNS]
+        lines.append(f"| {row['run']} / {row['model']} | {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def csv_text(board: dict) -> str:
