@@ -1,6 +1,6 @@
 """The 30-line TRL script a user would write instead of `harness train` (the reference of training.py).
 
-    python benchmarks/bare_trl_sft.py MODEL_DIR DATA.jsonl TRAINING_ARGS.json OUTPUT_DIR
+python benchmarks/bare_trl_sft.py MODEL_DIR DATA.jsonl TRAINING_ARGS.json OUTPUT_DIR
 """
 
 import dataclasses
@@ -22,5 +22,12 @@ model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32")
 dataset = load_dataset("json", data_files=data_file, split="train")
 trainer = SFTTrainer(model=model, args=SFTConfig(**settings), train_dataset=dataset, processing_class=tokenizer)
 result = trainer.train()
-print(json.dumps({"train_runtime": result.metrics["train_runtime"], "global_step": trainer.state.global_step,
-                  "loss": [e["loss"] for e in trainer.state.log_history if "loss" in e]}))
+print(
+    json.dumps(
+        {
+            "train_runtime": result.metrics["train_runtime"],
+            "global_step": trainer.state.global_step,
+            "loss": [e["loss"] for e in trainer.state.log_history if "loss" in e],
+        }
+    )
+)

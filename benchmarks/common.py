@@ -25,8 +25,13 @@ def machine() -> dict:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu_cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform(), "torch": torch.__version__,
-            "python": platform.python_version()}  # fmt: skip
+    return {
+        "cpu_cores": os.cpu_count(),
+        "gpu": gpu,
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def timed(function, repeats: int) -> tuple[dict, object]:
@@ -52,8 +57,14 @@ def peak_memory_mib() -> dict:
 def run_case(script: str, case: str, *args: str, env: dict | None = None, timeout: int = 3600) -> dict:
     """Run `python <script> --case <case> ...` in a fresh process; its last stdout line is the JSON result."""
     command = [sys.executable, script, "--case", case, *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=timeout,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})})  # fmt: skip
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})},
+    )
     if result.returncode != 0:
         raise RuntimeError(f"case {case} failed:\n{result.stderr[-4000:]}")
     for line in reversed(result.stdout.strip().splitlines()):  # engines may log to stdout after it

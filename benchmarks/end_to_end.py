@@ -16,8 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, case_parser, save, table  # noqa: E402
+from common import REPO, case_parser, save, table
 
 STEPS = ("train", "eval_base", "eval_tuned", "report")
 
@@ -25,14 +24,21 @@ STEPS = ("train", "eval_base", "eval_tuned", "report")
 def one_run(recipe: str, run_dir: Path) -> dict:
     force = [arg for step in STEPS for arg in ("--force", step)]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "harness.cli", "run", recipe, "-o", str(run_dir), *force], check=True,
-                   capture_output=True, cwd=REPO)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", recipe, "-o", str(run_dir), *force],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     total = time.perf_counter() - started
     steps = json.loads((run_dir / "steps.json").read_text())
     report = json.loads((run_dir / "report" / "report.json").read_text())
     tuned = next(row for row in report["rows"] if not row["is_base"])
-    return {"total_s": total, **{step: steps[step]["seconds"] for step in STEPS},
-            "tuned": {suite: result["value"] for suite, result in tuned["results"].items()}}  # fmt: skip
+    return {
+        "total_s": total,
+        **{step: steps[step]["seconds"] for step in STEPS},
+        "tuned": {suite: result["value"] for suite, result in tuned["results"].items()},
+    }
 
 
 def main() -> None:
@@ -48,10 +54,15 @@ def main() -> None:
     rows = []
     for key in (*STEPS, "total_s"):
         values = [r[key] for r in runs]
-        rows.append([key.removesuffix("_s"), f"{statistics.median(values):.0f} s ({min(values):.0f}-{max(values):.0f})"])
+        rows.append(
+            [key.removesuffix("_s"), f"{statistics.median(values):.0f} s ({min(values):.0f}-{max(values):.0f})"]
+        )
     total = statistics.median(r["total_s"] for r in runs)
     print(table(["step", f"median of {args.repeats} (min-max)"], rows))
-    print(f"\nwhole run {total:.0f} s (goal <= 300 s: {'met' if total <= 300 else 'not met'}); tuned model: {runs[-1]['tuned']}")
+    print(
+        f"\nwhole run {total:.0f} s (goal <= 300 s: {'met' if total <= 300 else 'not met'}); "
+        f"tuned model: {runs[-1]['tuned']}"
+    )
     print(save("end_to_end", {"recipe": args.recipe, "repeats": args.repeats, "runs": runs, "median_total_s": total}))
 
 

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, case_parser, emit, run_case, save, spread, table, timed  # noqa: E402
+from common import REPO, case_parser, emit, run_case, save, spread, table, timed
 
 DEFAULT_MODEL = REPO / "runs" / "bench-reasoning" / "model"
 
@@ -54,14 +51,25 @@ def run_lm_eval(model_path: str, texts: list[str], batch_size: int, max_new_toke
     from harness.models.loading import load_tokenizer
 
     cuda = torch.cuda.is_available()
-    model = HFLM(pretrained=model_path, batch_size=batch_size, device="cuda" if cuda else "cpu",
-                 dtype="bfloat16" if cuda else "float32", max_length=2048)  # fmt: skip
+    model = HFLM(
+        pretrained=model_path,
+        batch_size=batch_size,
+        device="cuda" if cuda else "cpu",
+        dtype="bfloat16" if cuda else "float32",
+        max_length=2048,
+    )
     stop = load_tokenizer(model_path).eos_token
-    requests = [Instance("generate_until", {}, (text, {"until": [stop], "max_gen_toks": max_new_tokens, "do_sample": False}), i)
-                for i, text in enumerate(texts)]  # fmt: skip
+    requests = [
+        Instance("generate_until", {}, (text, {"until": [stop], "max_gen_toks": max_new_tokens, "do_sample": False}), i)
+        for i, text in enumerate(texts)
+    ]
     timing, outputs = timed(lambda: model.generate_until(requests, disable_tqdm=True), repeats)
     tokenizer = load_tokenizer(model_path)
-    return {**timing, "texts": outputs, "tokens": sum(len(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in outputs)}
+    return {
+        **timing,
+        "texts": outputs,
+        "tokens": sum(len(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in outputs),
+    }
 
 
 def main() -> None:
@@ -86,8 +94,18 @@ def main() -> None:
         return
 
     def case(name):
-        return run_case(__file__, name, "--model", model_path, "--prompts", common[0], "--max-new-tokens", common[1],
-                        "--repeats", common[2])  # fmt: skip
+        return run_case(
+            __file__,
+            name,
+            "--model",
+            model_path,
+            "--prompts",
+            common[0],
+            "--max-new-tokens",
+            common[1],
+            "--repeats",
+            common[2],
+        )
 
     results = {f"harness:{args.batch_size}": case(f"harness:{args.batch_size}")}
     for size in args.lm_eval_batch_sizes.split(","):
@@ -95,18 +113,36 @@ def main() -> None:
     best = min((k for k in results if k.startswith("lm_eval")), key=lambda k: results[k]["median_s"])
     ours = results[f"harness:{args.batch_size}"]
     reference = results[best]
-    same = [a.strip() == b.strip() for a, b in zip(ours["texts"], reference["texts"])]
+    same = [a.strip() == b.strip() for a, b in zip(ours["texts"], reference["texts"], strict=True)]
     ratio = ours["median_s"] / reference["median_s"]
-    rows = [[name, spread(r), f"{r['tokens'] / r['median_s']:.0f}", r["peak_rss_mib"], r["texts_sha256"][:12]]
-            for name, r in results.items()]  # fmt: skip
+    rows = [
+        [name, spread(r), f"{r['tokens'] / r['median_s']:.0f}", r["peak_rss_mib"], r["texts_sha256"][:12]]
+        for name, r in results.items()
+    ]
     print(table(["backend:batch", "wall (min-max)", "generated tok/s", "peak RSS MiB", "outputs sha256"], rows))
-    print(f"\nharness / lm-eval best ({best}): {ratio:.2f}x wall time (goal <= 0.70: {'met' if ratio <= 0.7 else 'not met'}); "
-          f"identical outputs: {sum(same)}/{len(same)}")  # fmt: skip
+    print(
+        f"\nharness / lm-eval best ({best}): {ratio:.2f}x wall time "
+        f"(goal <= 0.70: {'met' if ratio <= 0.7 else 'not met'}); "
+        f"identical outputs: {sum(same)}/{len(same)}"
+    )
     for result in results.values():
         result.pop("texts")
-    print(save("generation", {"model": args.model, "prompts": args.prompts, "max_new_tokens": args.max_new_tokens,
-                              "repeats": args.repeats, "results": results, "lm_eval_best": best, "ratio": ratio,
-                              "identical_outputs": sum(same), "compared": len(same)}))  # fmt: skip
+    print(
+        save(
+            "generation",
+            {
+                "model": args.model,
+                "prompts": args.prompts,
+                "max_new_tokens": args.max_new_tokens,
+                "repeats": args.repeats,
+                "results": results,
+                "lm_eval_best": best,
+                "ratio": ratio,
+                "identical_outputs": sum(same),
+                "compared": len(same),
+            },
+        )
+    )
 
 
 if __name__ == "__main__":

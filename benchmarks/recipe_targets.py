@@ -36,14 +36,25 @@ def run_once(mode: str, seed: int) -> dict:
     run_dir = REPO / "runs" / f"bench-{mode}-s{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "harness.cli", "run", str(REPO / "recipes" / f"{mode}.yaml"), "-o", str(run_dir),
-               "--set", f"seed={seed}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        str(REPO / "recipes" / f"{mode}.yaml"),
+        "-o",
+        str(run_dir),
+        "--set",
+        f"seed={seed}",
+    ]
     subprocess.run(command, check=True)
     wall = time.perf_counter() - started
     suite, metric, _, _ = TARGETS[mode]
     steps = json.loads((run_dir / "steps.json").read_text())
-    metrics = {model: json.loads((run_dir / "eval" / model / suite / "summary.json").read_text())["metrics"]
-               for model in ("base", "tuned")}  # fmt: skip
+    metrics = {
+        model: json.loads((run_dir / "eval" / model / suite / "summary.json").read_text())["metrics"]
+        for model in ("base", "tuned")
+    }
     values = {model: metrics[model][metric] for model in metrics}
     extra = {f"{model}_held_out": metrics[model]["held_out"] for model in metrics if "held_out" in metrics[model]}
     return {"seed": seed, **values, **extra, "train_seconds": steps["train"]["seconds"], "wall_seconds": round(wall, 1)}
@@ -64,17 +75,33 @@ def main() -> None:
         runs = [run_once(mode, seed) for seed in args.seeds]
         tuned = [r["tuned"] for r in runs]
         walls = [r["wall_seconds"] for r in runs]
-        rows.append({
-            "mode": mode, "suite": suite, "metric": metric, "seeds": args.seeds, "runs": runs,
-            "tuned_min": min(tuned), "tuned_median": statistics.median(tuned),
-            "base_max": max(r["base"] for r in runs), "target": target, "met": min(tuned) >= target,
-            "wall_max": max(walls), "wall_target": wall_target, "wall_met": max(walls) <= wall_target,
-        })  # fmt: skip
-    print(f"{'mode':10} {'metric':14} {'seeds':8} {'base':>6} {'tuned min':>9} {'median':>7} {'target':>6} {'wall max':>8}")
+        rows.append(
+            {
+                "mode": mode,
+                "suite": suite,
+                "metric": metric,
+                "seeds": args.seeds,
+                "runs": runs,
+                "tuned_min": min(tuned),
+                "tuned_median": statistics.median(tuned),
+                "base_max": max(r["base"] for r in runs),
+                "target": target,
+                "met": min(tuned) >= target,
+                "wall_max": max(walls),
+                "wall_target": wall_target,
+                "wall_met": max(walls) <= wall_target,
+            }
+        )
+    print(
+        f"{'mode':10} {'metric':14} {'seeds':8} {'base':>6} {'tuned min':>9} {'median':>7} "
+        f"{'target':>6} {'wall max':>8}"
+    )
     for r in rows:
-        print(f"{r['mode']:10} {r['metric']:14} {','.join(map(str, r['seeds'])):8} {r['base_max']:6.3f} "
-              f"{r['tuned_min']:9.3f} {r['tuned_median']:7.3f} {r['target']:6.2f} {r['wall_max']:8.0f}  "
-              f"{'met' if r['met'] and r['wall_met'] else 'NOT met'}")  # fmt: skip
+        print(
+            f"{r['mode']:10} {r['metric']:14} {','.join(map(str, r['seeds'])):8} {r['base_max']:6.3f} "
+            f"{r['tuned_min']:9.3f} {r['tuned_median']:7.3f} {r['target']:6.2f} {r['wall_max']:8.0f}  "
+            f"{'met' if r['met'] and r['wall_met'] else 'NOT met'}"
+        )
     out = REPO / "benchmarks" / "results" / "recipe_targets.json"
     out.parent.mkdir(exist_ok=True)
     earlier = json.loads(out.read_text()).get("rows", []) if out.exists() else []

@@ -23,8 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, case_parser, emit, run_case, save, table  # noqa: E402
+from common import REPO, case_parser, emit, run_case, save, table
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
 BATCHING = {  # name -> SFTConfig fields
@@ -53,14 +52,32 @@ def repeat(command: list[str], metrics_of, repeats: int) -> dict:
         if attempt:
             loops.append(last["train_runtime"])
             walls.append(wall)
-    return {"loop_s": statistics.median(loops), "loop_min_s": min(loops), "loop_max_s": max(loops),
-            "wall_s": statistics.median(walls), "wall_min_s": min(walls), "wall_max_s": max(walls),
-            "global_step": last["global_step"], "loss": last.get("loss"), "peak_rss_mib": child_peak_mib()}  # fmt: skip
+    return {
+        "loop_s": statistics.median(loops),
+        "loop_min_s": min(loops),
+        "loop_max_s": max(loops),
+        "wall_s": statistics.median(walls),
+        "wall_min_s": min(walls),
+        "wall_max_s": max(walls),
+        "global_step": last["global_step"],
+        "loss": last.get("loss"),
+        "peak_rss_mib": child_peak_mib(),
+    }
 
 
 def overhead_case(name: str, work: Path, steps: int, repeats: int) -> dict:
-    overrides = ["--set", f"train.max_steps={steps}", "--set", "train.save_strategy=no", "--set", "eval.during_training=null",
-                 "--set", "train.disable_tqdm=true", "--set", "train.logging_steps=10"]  # fmt: skip
+    overrides = [
+        "--set",
+        f"train.max_steps={steps}",
+        "--set",
+        "train.save_strategy=no",
+        "--set",
+        "eval.during_training=null",
+        "--set",
+        "train.disable_tqdm=true",
+        "--set",
+        "train.logging_steps=10",
+    ]
     if name == "harness":
         out = work / "harness-run"
         command = HARNESS + ["train", "recipes/reasoning.yaml", "-o", str(out), *overrides]
@@ -70,8 +87,14 @@ def overhead_case(name: str, work: Path, steps: int, repeats: int) -> dict:
             history = json.loads((out / "train" / "log_history.json").read_text())
             return {**data, "loss": [e["loss"] for e in history if "loss" in e]}
     else:
-        command = [sys.executable, "benchmarks/bare_trl_sft.py", str(work / "tiny"), str(work / "data.jsonl"),
-                   str(work / "training_args.json"), str(work / "bare-run")]  # fmt: skip
+        command = [
+            sys.executable,
+            "benchmarks/bare_trl_sft.py",
+            str(work / "tiny"),
+            str(work / "data.jsonl"),
+            str(work / "training_args.json"),
+            str(work / "bare-run"),
+        ]
 
         def metrics(result):
             return json.loads(result.stdout.strip().splitlines()[-1])
@@ -91,9 +114,24 @@ def prepare_overhead(work: Path, steps: int) -> None:
     dataset, _ = build_mixture(recipe, recipe.data.sources, tokenizer=load_tokenizer(tiny))
     dataset.to_json(str(work / "data.jsonl"))
     out = work / "probe"
-    subprocess.run(HARNESS + ["train", "recipes/reasoning.yaml", "-o", str(out), "--set", "train.max_steps=1",
-                              "--set", "train.save_strategy=no", "--set", "eval.during_training=null"],
-                   check=True, capture_output=True, cwd=REPO)  # fmt: skip
+    subprocess.run(
+        HARNESS
+        + [
+            "train",
+            "recipes/reasoning.yaml",
+            "-o",
+            str(out),
+            "--set",
+            "train.max_steps=1",
+            "--set",
+            "train.save_strategy=no",
+            "--set",
+            "eval.during_training=null",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     saved = json.loads((out / "model" / "training_args.json").read_text())
     saved.update(max_steps=steps, logging_steps=10, disable_tqdm=True)
     (work / "training_args.json").write_text(json.dumps(saved))
@@ -124,8 +162,14 @@ def variable_length_data(work: Path, conversations: int = 400) -> dict:
     order = list(range(len(lengths)))
     random.Random(42).shuffle(order)
     padded = sum(8 * max(lengths[i] for i in order[s : s + 8]) for s in range(0, len(order), 8))
-    return {"conversations": len(rows), "real_tokens": sum(lengths), "min": min(lengths), "max": max(lengths),
-            "mean": round(statistics.mean(lengths), 1), "naive_padding_waste": round(1 - sum(lengths) / padded, 3)}  # fmt: skip
+    return {
+        "conversations": len(rows),
+        "real_tokens": sum(lengths),
+        "min": min(lengths),
+        "max": max(lengths),
+        "mean": round(statistics.mean(lengths), 1),
+        "naive_padding_waste": round(1 - sum(lengths) / padded, 3),
+    }
 
 
 def batching_case(name: str, work: Path, repeats: int) -> dict:
@@ -143,9 +187,21 @@ def batching_case(name: str, work: Path, repeats: int) -> dict:
 def write_variable_recipe(work: Path) -> None:
     import yaml
 
-    recipe = {"name": "variable-length", "mode": "chat", "data": {"sources": [{"path": str(work / "variable.jsonl")}]},
-              "train": {"num_train_epochs": 1, "per_device_train_batch_size": 8, "learning_rate": 1e-3, "max_length": 512,
-                        "save_strategy": "no", "logging_steps": 10, "disable_tqdm": True, "seed": 0}}  # fmt: skip
+    recipe = {
+        "name": "variable-length",
+        "mode": "chat",
+        "data": {"sources": [{"path": str(work / "variable.jsonl")}]},
+        "train": {
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 8,
+            "learning_rate": 1e-3,
+            "max_length": 512,
+            "save_strategy": "no",
+            "logging_steps": 10,
+            "disable_tqdm": True,
+            "seed": 0,
+        },
+    }
     (work / "variable.yaml").write_text(yaml.safe_dump(recipe))
 
 
@@ -158,35 +214,77 @@ def main() -> None:
     if args.case:
         kind, name = args.case.split(":", 1)
         work = Path(args.work)
-        result = overhead_case(name, work, args.steps, args.repeats) if kind == "overhead" else batching_case(name, work, args.repeats)
+        result = (
+            overhead_case(name, work, args.steps, args.repeats)
+            if kind == "overhead"
+            else batching_case(name, work, args.repeats)
+        )
         emit(result)
         return
     work = Path(tempfile.mkdtemp(prefix="harness-bench-train-"))
     output = {"steps": args.steps, "repeats": args.repeats}
     if args.part in ("overhead", "both"):
         prepare_overhead(work, args.steps)
-        runs = {name: run_case(__file__, f"overhead:{name}", "--work", str(work), "--steps", str(args.steps),
-                               "--repeats", str(args.repeats)) for name in ("harness", "bare")}  # fmt: skip
-        ratio = (runs["harness"]["loop_s"] / runs["harness"]["global_step"]) / (runs["bare"]["loop_s"] / runs["bare"]["global_step"])
-        rows = [[name, r["global_step"], f"{r['global_step'] / r['loop_s']:.2f}", f"{r['loop_s']:.1f} ({r['loop_min_s']:.1f}-{r['loop_max_s']:.1f})",
-                 f"{r['wall_s']:.1f} ({r['wall_min_s']:.1f}-{r['wall_max_s']:.1f})", r["peak_rss_mib"]] for name, r in runs.items()]  # fmt: skip
-        print(table(["trainer", "steps", "steps/s", "loop s (min-max)", "process wall s (min-max)", "peak RSS MiB"], rows))
+        runs = {
+            name: run_case(
+                __file__,
+                f"overhead:{name}",
+                "--work",
+                str(work),
+                "--steps",
+                str(args.steps),
+                "--repeats",
+                str(args.repeats),
+            )
+            for name in ("harness", "bare")
+        }
+        ratio = (runs["harness"]["loop_s"] / runs["harness"]["global_step"]) / (
+            runs["bare"]["loop_s"] / runs["bare"]["global_step"]
+        )
+        rows = [
+            [
+                name,
+                r["global_step"],
+                f"{r['global_step'] / r['loop_s']:.2f}",
+                f"{r['loop_s']:.1f} ({r['loop_min_s']:.1f}-{r['loop_max_s']:.1f})",
+                f"{r['wall_s']:.1f} ({r['wall_min_s']:.1f}-{r['wall_max_s']:.1f})",
+                r["peak_rss_mib"],
+            ]
+            for name, r in runs.items()
+        ]
+        print(
+            table(["trainer", "steps", "steps/s", "loop s (min-max)", "process wall s (min-max)", "peak RSS MiB"], rows)
+        )
         same_loss = runs["harness"]["loss"] == runs["bare"]["loss"]
-        print(f"\nharness / bare TRL time per step: {ratio:.3f} (goal <= 1.02: {'met' if ratio <= 1.02 else 'not met'}); "
-              f"identical loss curves: {same_loss}")  # fmt: skip
+        print(
+            f"\nharness / bare TRL time per step: {ratio:.3f} (goal <= 1.02: {'met' if ratio <= 1.02 else 'not met'}); "
+            f"identical loss curves: {same_loss}"
+        )
         output["overhead"] = {"runs": runs, "ratio": ratio, "identical_loss": same_loss}
         save(f"training_{args.part}", output)  # each part as soon as it is done
     if args.part in ("batching", "both"):
         data = variable_length_data(work)
         write_variable_recipe(work)
-        runs = {name: run_case(__file__, f"batching:{name}", "--work", str(work), "--repeats", str(args.repeats))
-                for name in BATCHING}  # fmt: skip
+        runs = {
+            name: run_case(__file__, f"batching:{name}", "--work", str(work), "--repeats", str(args.repeats))
+            for name in BATCHING
+        }
         naive = data["real_tokens"] / runs["naive padding"]["loop_s"]
-        rows = [[name, r["global_step"], f"{r['loop_s']:.1f} ({r['loop_min_s']:.1f}-{r['loop_max_s']:.1f})",
-                 f"{data['real_tokens'] / r['loop_s']:.0f}", f"{data['real_tokens'] / r['loop_s'] / naive:.2f}x", r["peak_rss_mib"]]
-                for name, r in runs.items()]  # fmt: skip
-        print(f"\n{data['conversations']} conversations, {data['min']}-{data['max']} tokens (mean {data['mean']}); "
-              f"naive batches of 8 waste {data['naive_padding_waste']:.0%} of their tokens on padding")  # fmt: skip
+        rows = [
+            [
+                name,
+                r["global_step"],
+                f"{r['loop_s']:.1f} ({r['loop_min_s']:.1f}-{r['loop_max_s']:.1f})",
+                f"{data['real_tokens'] / r['loop_s']:.0f}",
+                f"{data['real_tokens'] / r['loop_s'] / naive:.2f}x",
+                r["peak_rss_mib"],
+            ]
+            for name, r in runs.items()
+        ]
+        print(
+            f"\n{data['conversations']} conversations, {data['min']}-{data['max']} tokens (mean {data['mean']}); "
+            f"naive batches of 8 waste {data['naive_padding_waste']:.0%} of their tokens on padding"
+        )
         print(table(["batching", "steps", "epoch s (min-max)", "real tok/s", "vs naive", "peak RSS MiB"], rows))
         output["batching"] = {"data": data, "runs": runs}
     print(save(f"training_{args.part}", output))

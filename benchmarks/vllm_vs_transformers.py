@@ -13,13 +13,10 @@ Goal on a GPU (issue 6): vLLM at least 10x the tokens per second.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, case_parser, emit, run_case, save, table, timed  # noqa: E402
-from generation import DEFAULT_MODEL, prompts  # noqa: E402
+from common import case_parser, emit, run_case, save, table, timed
+from generation import DEFAULT_MODEL, prompts
 
 
 def main() -> None:
@@ -50,29 +47,76 @@ def main() -> None:
         requests = [Request(text, []) for text in texts]
         settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=0.0)
         timing, outputs = timed(lambda: backend.generate(requests, settings), args.repeats)
-        emit({"startup_s": startup, **timing, "tokens": sum(o[0].tokens for o in outputs), "texts": [o[0].text for o in outputs]})
+        emit(
+            {
+                "startup_s": startup,
+                **timing,
+                "tokens": sum(o[0].tokens for o in outputs),
+                "texts": [o[0].text for o in outputs],
+            }
+        )
         return
 
-    results = {name: run_case(__file__, name, "--model", model_path, "--prompts", str(args.prompts), "--max-new-tokens",
-                              str(args.max_new_tokens), "--repeats", str(args.repeats), timeout=1800)
-               for name in ("transformers", "vllm")}  # fmt: skip
-    same = sum(a == b for a, b in zip(results["vllm"].pop("texts"), results["transformers"].pop("texts")))
+    results = {
+        name: run_case(
+            __file__,
+            name,
+            "--model",
+            model_path,
+            "--prompts",
+            str(args.prompts),
+            "--max-new-tokens",
+            str(args.max_new_tokens),
+            "--repeats",
+            str(args.repeats),
+            timeout=1800,
+        )
+        for name in ("transformers", "vllm")
+    }
+    same = sum(a == b for a, b in zip(results["vllm"].pop("texts"), results["transformers"].pop("texts"), strict=True))
     rows = []
     for name, r in results.items():
         r["tokens_per_s"] = r["tokens"] / r["median_s"]
         r["seconds_per_prompt"] = r["median_s"] / args.prompts
-        rows.append([name, f"{r['startup_s']:.1f}", f"{r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f})",
-                     f"{r['tokens_per_s']:.0f}", r["peak_rss_mib"]])  # fmt: skip
+        rows.append(
+            [
+                name,
+                f"{r['startup_s']:.1f}",
+                f"{r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f})",
+                f"{r['tokens_per_s']:.0f}",
+                r["peak_rss_mib"],
+            ]
+        )
     vllm, hf = results["vllm"], results["transformers"]
     speedup = vllm["tokens_per_s"] / hf["tokens_per_s"]
     gain = hf["seconds_per_prompt"] - vllm["seconds_per_prompt"]
     crossover = (vllm["startup_s"] - hf["startup_s"]) / gain if gain > 0 else None
-    print(table(["backend", "start-up s", f"{args.prompts} prompts s (min-max)", "generated tok/s", "peak RSS MiB"], rows))
-    print(f"\nvLLM / transformers steady-state tokens per second: {speedup:.2f}x; identical outputs {same}/{args.prompts}; "
-          + (f"vLLM wins end to end from {crossover:.0f} prompts" if crossover is not None else "vLLM never wins end to end here"))  # fmt: skip
-    print(save("vllm_vs_transformers", {"model": args.model, "prompts": args.prompts, "max_new_tokens": args.max_new_tokens,
-                                        "results": results, "speedup": speedup, "crossover_prompts": crossover,
-                                        "identical_outputs": same}))  # fmt: skip
+    print(
+        table(["backend", "start-up s", f"{args.prompts} prompts s (min-max)", "generated tok/s", "peak RSS MiB"], rows)
+    )
+    print(
+        f"\nvLLM / transformers steady-state tokens per second: {speedup:.2f}x; "
+        f"identical outputs {same}/{args.prompts}; "
+        + (
+            f"vLLM wins end to end from {crossover:.0f} prompts"
+            if crossover is not None
+            else "vLLM never wins end to end here"
+        )
+    )
+    print(
+        save(
+            "vllm_vs_transformers",
+            {
+                "model": args.model,
+                "prompts": args.prompts,
+                "max_new_tokens": args.max_new_tokens,
+                "results": results,
+                "speedup": speedup,
+                "crossover_prompts": crossover,
+                "identical_outputs": same,
+            },
+        )
+    )
 
 
 if __name__ == "__main__":

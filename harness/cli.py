@@ -14,8 +14,13 @@ import click
 from harness.recipe import RecipeError, SourceSettings, load_recipe
 
 log = logging.getLogger("harness")
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                          help="Override a recipe field, e.g. --set train.learning_rate=1e-4 (repeatable).")  # fmt: skip
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe field, e.g. --set train.learning_rate=1e-4 (repeatable).",
+)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -38,11 +43,21 @@ def _default_run_dir(recipe) -> Path:
 def launcher_options(command):
     """--launcher, --num-processes, --accelerate-config: run the command as several processes."""
     command = click.option("--main-process-port", type=int, help="accelerate: port of the rank-0 process.")(command)
-    command = click.option("--accelerate-config", type=click.Path(exists=True, dir_okay=False),
-                           help="accelerate config file (DDP, FSDP, DeepSpeed: see configs/accelerate/).")(command)  # fmt: skip
-    command = click.option("--num-processes", type=int, help="Processes to launch (default: the config's, or one per GPU).")(command)
-    return click.option("--launcher", type=click.Choice(["none", "accelerate"]), default="none", show_default=True,
-                        help="Run as several processes under `accelerate launch`.")(command)  # fmt: skip
+    command = click.option(
+        "--accelerate-config",
+        type=click.Path(exists=True, dir_okay=False),
+        help="accelerate config file (DDP, FSDP, DeepSpeed: see configs/accelerate/).",
+    )(command)
+    command = click.option(
+        "--num-processes", type=int, help="Processes to launch (default: the config's, or one per GPU)."
+    )(command)
+    return click.option(
+        "--launcher",
+        type=click.Choice(["none", "accelerate"]),
+        default="none",
+        show_default=True,
+        help="Run as several processes under `accelerate launch`.",
+    )(command)
 
 
 def _launcher(kind, num_processes, config_file, port):
@@ -98,8 +113,10 @@ def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
         if not valid:
             problems.append(f"{source.label}: no usable row in the first {report.rows_read}: {report.reasons()}")
         else:
-            click.echo(f"{source.label}: layout {report.layout}, {len(valid)} of the first {report.rows_read} rows usable"
-                       + (f"; unused columns {report.unused_columns}" if report.unused_columns else ""))  # fmt: skip
+            click.echo(
+                f"{source.label}: layout {report.layout}, {len(valid)} of the first {report.rows_read} rows usable"
+                + (f"; unused columns {report.unused_columns}" if report.unused_columns else "")
+            )
     if problems:
         raise click.ClickException(f"{recipe_path}:\n- " + "\n- ".join(problems))
     click.echo(f"{recipe_path}: valid ({recipe.mode} recipe {recipe.name!r})")
@@ -156,14 +173,19 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
     for mode in builtin.MODES:
         rows, report = read_source(SourceSettings(builtin=mode, samples=1, split="validation"), recipe)
         note = "" if mode == recipe.mode else " (shown for that mode; not this recipe's)"
-        samples += [(f"built-in {mode}{note}", mode, row, mode == recipe.mode)
-                    for row in check_rows(rows, mode, report, "skip", tokenizer, None, template)]  # fmt: skip
+        samples += [
+            (f"built-in {mode}{note}", mode, row, mode == recipe.mode)
+            for row in check_rows(rows, mode, report, "skip", tokenizer, None, template)
+        ]
     failed = False
     for title, mode, row, decisive in samples:
         report = check_template(tokenizer, row, mode, template, sft_config.assistant_only_loss)
         status = "ok" if report.ok else ("FAILED" if decisive else "would fail")
-        click.secho(f"== {title}: {status} (loss on the tokens in [[...]]; end of turn {report.end_of_turn!r})",
-                    fg="green" if report.ok else "red", bold=True)  # fmt: skip
+        click.secho(
+            f"== {title}: {status} (loss on the tokens in [[...]]; end of turn {report.end_of_turn!r})",
+            fg="green" if report.ok else "red",
+            bold=True,
+        )
         click.echo(report.render())
         for problem in report.problems:
             click.secho(f"  problem: {problem}", fg="red")
@@ -180,8 +202,16 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the run folder.")
 @set_option
 @launcher_options
-def train(recipe_path: str, output: str | None, resume: bool, overrides: tuple[str, ...], launcher: str,
-          num_processes: int | None, accelerate_config: str | None, main_process_port: int | None) -> None:  # fmt: skip
+def train(
+    recipe_path: str,
+    output: str | None,
+    resume: bool,
+    overrides: tuple[str, ...],
+    launcher: str,
+    num_processes: int | None,
+    accelerate_config: str | None,
+    main_process_port: int | None,
+) -> None:
     """Fine-tune the recipe's model with TRL's SFTTrainer into a run folder."""
     from harness.data.sources import DataError
     from harness.models.loading import ModelError
@@ -203,8 +233,10 @@ def _eval_settings(recipe, suites: tuple[str, ...], samples: int | None, backend
 
     settings = recipe.eval.model_copy(deep=True)
     if suites:
-        settings.suites = [SuiteSettings(suite=name.split(":", 1)[0], path=name.split(":", 1)[1] if ":" in name else None)
-                           for name in suites]  # fmt: skip
+        settings.suites = [
+            SuiteSettings(suite=name.split(":", 1)[0], path=name.split(":", 1)[1] if ":" in name else None)
+            for name in suites
+        ]
     if samples:
         for suite in settings.suites:
             suite.samples = samples
@@ -230,8 +262,13 @@ def _recipe_for(target: str, recipe_path: str | None, overrides: tuple[str, ...]
         raise click.ClickException(str(error)) from None
 
 
-suite_option = click.option("--suite", "suites", multiple=True, metavar="NAME[:PATH]",
-                            help="Suite to run instead of the recipe's (repeatable), e.g. reasoning, gsm8k:data/test.jsonl.")  # fmt: skip
+suite_option = click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    metavar="NAME[:PATH]",
+    help="Suite to run instead of the recipe's (repeatable), e.g. reasoning, gsm8k:data/test.jsonl.",
+)
 
 
 @main.command("eval")
@@ -244,8 +281,20 @@ suite_option = click.option("--suite", "suites", multiple=True, metavar="NAME[:P
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder.")
 @set_option
 @launcher_options
-def eval_command(model, recipe_path, suites, samples, backend, base_url, output, overrides, launcher, num_processes,
-                 accelerate_config, main_process_port) -> None:  # fmt: skip
+def eval_command(
+    model,
+    recipe_path,
+    suites,
+    samples,
+    backend,
+    base_url,
+    output,
+    overrides,
+    launcher,
+    num_processes,
+    accelerate_config,
+    main_process_port,
+) -> None:
     """Score MODEL (a run folder, a model or adapter folder, a hub id, or 'tiny') on evaluation suites.
 
     With --launcher accelerate the transformers backend shards the samples over the processes and rank 0
@@ -259,16 +308,28 @@ def eval_command(model, recipe_path, suites, samples, backend, base_url, output,
     recipe = _recipe_for(model, recipe_path, overrides)
     settings = _eval_settings(recipe, suites, samples, backend, base_url)
     if launcher == "accelerate" and pick_backend(settings.backend) != "transformers":
-        raise click.ClickException("--launcher accelerate shards the transformers backend only; vLLM parallelises "
-                                   "itself (eval.backend_options: tensor_parallel_size, data_parallel_size)")  # fmt: skip
+        raise click.ClickException(
+            "--launcher accelerate shards the transformers backend only; vLLM parallelises "
+            "itself (eval.backend_options: tensor_parallel_size, data_parallel_size)"
+        )
     _relaunch_if_asked(_launcher(launcher, num_processes, accelerate_config, main_process_port))
     if not settings.suites:
         raise click.ClickException("no suites: give --suite or a recipe with eval.suites")
     is_run = (Path(model) / "recipe.resolved.yaml").exists()
-    out = Path(output) if output else (Path(model) / "eval" / "tuned" if is_run else Path("runs") / "eval" / Path(model).name)
+    out = (
+        Path(output)
+        if output
+        else (Path(model) / "eval" / "tuned" if is_run else Path("runs") / "eval" / Path(model).name)
+    )
     try:
-        summaries = evaluate(model, settings, out, recipe.seed, recipe.model,
-                             base_dir=recipe.source_path.parent if recipe.source_path else None)  # fmt: skip
+        summaries = evaluate(
+            model,
+            settings,
+            out,
+            recipe.seed,
+            recipe.model,
+            base_dir=recipe.source_path.parent if recipe.source_path else None,
+        )
     except (ModelError, SuiteError, RecipeError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if not is_main_process():
@@ -281,11 +342,19 @@ def eval_command(model, recipe_path, suites, samples, backend, base_url, output,
 
 @main.command()
 @click.option("--suite", "suite_name", required=True, help="Suite whose references and rules to use.")
-@click.option("--predictions", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="jsonl with id and prediction per line.")  # fmt: skip
+@click.option(
+    "--predictions",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="jsonl with id and prediction per line.",
+)
 @click.option("--path", "suite_path", help="The suite's data file or folder (gsm8k, bfcl).")
-@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False), help="Take the suite's settings from this recipe.")
-@click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder (default: next to the predictions).")
+@click.option(
+    "--recipe", "recipe_path", type=click.Path(dir_okay=False), help="Take the suite's settings from this recipe."
+)
+@click.option(
+    "--output", "-o", type=click.Path(file_okay=False), help="Output folder (default: next to the predictions)."
+)
 def score(suite_name, predictions, suite_path, recipe_path, output) -> None:
     """Score saved predictions against a suite's references, without any model."""
     from harness.evaluate.scoring import score_predictions
@@ -297,15 +366,24 @@ def score(suite_name, predictions, suite_path, recipe_path, output) -> None:
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps({k: v for k, v in summary["metrics"].items() if not isinstance(v, dict)}, indent=2))
-    click.echo(f"{summary['n_missing']} item(s) had no prediction, {summary['n_unknown']} prediction(s) matched no item")
+    click.echo(
+        f"{summary['n_missing']} item(s) had no prediction, {summary['n_unknown']} prediction(s) matched no item"
+    )
     click.echo(f"results in {out}")
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--output", "-o", type=click.Path(file_okay=False), help="Folder for the report (default: <first run>/report).")
-@click.option("--format", "formats", multiple=True, type=click.Choice(["md", "json", "csv", "html"]),
-              help="Formats to write (default: all, or the recipe's report.formats).")  # fmt: skip
+@click.option(
+    "--output", "-o", type=click.Path(file_okay=False), help="Folder for the report (default: <first run>/report)."
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["md", "json", "csv", "html"]),
+    help="Formats to write (default: all, or the recipe's report.formats).",
+)
 @click.option("--title", help="Report title.")
 def report(paths, output, formats, title) -> None:
     """Build a leaderboard from run folders (or folders of eval summaries)."""
@@ -315,8 +393,11 @@ def report(paths, output, formats, title) -> None:
     recipe_file = first / "recipe.resolved.yaml"
     recipe = _load(str(recipe_file), ()) if recipe_file.exists() else None
     formats = list(formats) or (recipe.report.formats if recipe else ["md", "json", "csv", "html"])
-    title = title or (recipe.report.title if recipe and recipe.report.title else None) or (
-        f"harness: {recipe.name}" if recipe and len(paths) == 1 else "harness leaderboard")
+    title = (
+        title
+        or (recipe.report.title if recipe and recipe.report.title else None)
+        or (f"harness: {recipe.name}" if recipe and len(paths) == 1 else "harness leaderboard")
+    )
     out = Path(output) if output else first / "report"
     try:
         written = build_report(list(paths), out, formats, title)
@@ -332,13 +413,18 @@ def report(paths, output, formats, title) -> None:
 @main.command("run")
 @click.argument("recipe_path", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default: runs/<recipe name>).")
-@click.option("--force", multiple=True, type=click.Choice(["train", "eval_base", "eval_tuned", "report"]),
-              help="Redo a finished step (repeatable).")  # fmt: skip
+@click.option(
+    "--force",
+    multiple=True,
+    type=click.Choice(["train", "eval_base", "eval_tuned", "report"]),
+    help="Redo a finished step (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the resolved recipe and the plan; run nothing.")
 @set_option
 @launcher_options
-def run_command(recipe_path, output, force, dry_run, overrides, launcher, num_processes, accelerate_config,
-                main_process_port) -> None:  # fmt: skip
+def run_command(
+    recipe_path, output, force, dry_run, overrides, launcher, num_processes, accelerate_config, main_process_port
+) -> None:
     """Train, evaluate the base and the tuned model, and write the report: the whole job."""
     from harness.report import headline
     from harness.run import RunError, run
@@ -347,14 +433,24 @@ def run_command(recipe_path, output, force, dry_run, overrides, launcher, num_pr
     run_dir = Path(output) if output else _default_run_dir(recipe)
     started = time.perf_counter()
     try:
-        state = run(recipe, Path(recipe_path), run_dir, force=force, dry_run=dry_run, echo=click.echo,
-                    launcher=_launcher(launcher, num_processes, accelerate_config, main_process_port))  # fmt: skip
+        state = run(
+            recipe,
+            Path(recipe_path),
+            run_dir,
+            force=force,
+            dry_run=dry_run,
+            echo=click.echo,
+            launcher=_launcher(launcher, num_processes, accelerate_config, main_process_port),
+        )
     except RunError as error:
         raise click.ClickException(str(error)) from None
     if dry_run:
         return
-    click.secho(f"\nDone in {time.perf_counter() - started:.0f} s: " + ", ".join(
-        f"{name} {step.get('seconds', 0):.0f} s" for name, step in state.items()), bold=True)  # fmt: skip
+    click.secho(
+        f"\nDone in {time.perf_counter() - started:.0f} s: "
+        + ", ".join(f"{name} {step.get('seconds', 0):.0f} s" for name, step in state.items()),
+        bold=True,
+    )
     board = run_dir / "report" / "report.json"
     if board.exists():
         for line in headline(board):
@@ -367,7 +463,9 @@ def run_command(recipe_path, output, force, dry_run, overrides, launcher, num_pr
 
 @main.command()
 @click.argument("model")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told otherwise).")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told otherwise)."
+)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--batch-size", default=8, show_default=True, type=int)
 def serve(model: str, host: str, port: int, batch_size: int) -> None:

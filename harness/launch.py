@@ -55,6 +55,9 @@ class Launcher:
         return command + ["--module", "harness.cli", *harness_args]
 
 
+IN_PROCESS = Launcher()  # no launcher: everything runs in this process
+
+
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 

@@ -32,17 +32,21 @@ _SafeLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_SafeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))  # fmt: skip
+_SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _SafeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|" r"^[-+]?[0-9][0-9_]*\.[0-9_]*$|^[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)$"),
+    re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|"
+        r"^[-+]?[0-9][0-9_]*\.[0-9_]*$|^[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)$"
+    ),
     list("-+0123456789."),
 )
 
 
 def safe_load(text: str):
-    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_SafeLoader)  # a SafeLoader subclass
 
 
 class RecipeError(ValueError):
@@ -90,7 +94,8 @@ class SourceSettings(Strict):
         "blank line, e.g. {prompt: [instruction, input]}",
     )
     chat_template_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Passed to the chat template for this source's rows, e.g. {enable_thinking: true}"
+        default_factory=dict,
+        description="Passed to the chat template for this source's rows, e.g. {enable_thinking: true}",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="Options of a built-in generator")
 
@@ -159,8 +164,11 @@ class ReportSettings(Strict):
 
 
 class Recipe(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200,
-                      description="Names the run folder (runs/<name>): letters, digits, '.', '_' and '-'")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=200,
+        description="Names the run folder (runs/<name>): letters, digits, '.', '_' and '-'",
+    )
     mode: Mode
     seed: int = 0
     model: ModelSettings = Field(default_factory=ModelSettings)
@@ -301,8 +309,11 @@ def _build(config_class, values: dict, where: str):
     known = {f.name for f in dataclasses.fields(config_class) if f.init}
     unknown = [key for key in values if key not in known]
     if unknown:
-        raise RecipeError("\n".join(
-            f"{where}.{field_path(key)}: not a {name} field{_did_you_mean(key, sorted(known))}" for key in unknown))  # fmt: skip
+        raise RecipeError(
+            "\n".join(
+                f"{where}.{field_path(key)}: not a {name} field{_did_you_mean(key, sorted(known))}" for key in unknown
+            )
+        )
     # Dataclasses do not check types; a string learning rate would otherwise fail deep inside training.
     types = _field_types(config_class)
     wrong = []
@@ -325,13 +336,13 @@ def _field_types(config_class) -> dict[str, TypeAdapter]:
     """A pydantic validator per dataclass field whose annotation pydantic understands."""
     try:
         hints = typing.get_type_hints(config_class)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: leave the checking to the class
+    except Exception:  # unresolvable annotations: leave the checking to the class
         return {}
     adapters = {}
     for field in dataclasses.fields(config_class):
         try:
             adapters[field.name] = TypeAdapter(hints[field.name])
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
     return adapters
 

@@ -22,14 +22,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.files import read_json, write_json, write_text
-from harness.launch import Launcher
+from harness.launch import IN_PROCESS, Launcher
 from harness.recipe import Recipe
 
 log = logging.getLogger(__name__)
 STEPS = ("train", "eval_base", "eval_tuned", "report")
 # Launcher variables of the training step that must not reach evaluation.
-TRAINING_ENV_PREFIXES = ("ACCELERATE_", "DEEPSPEED_", "DS_", "FSDP_", "LOCAL_RANK", "RANK", "WORLD_SIZE",
-                         "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_")  # fmt: skip
+TRAINING_ENV_PREFIXES = (
+    "ACCELERATE_",
+    "DEEPSPEED_",
+    "DS_",
+    "FSDP_",
+    "LOCAL_RANK",
+    "RANK",
+    "WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "TORCHELASTIC_",
+)
 
 
 class RunError(RuntimeError):
@@ -47,7 +60,7 @@ def recipe_hash(recipe: Recipe) -> str:
     return hashlib.sha256(recipe.dump().encode()).hexdigest()[:16]
 
 
-def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = Launcher()) -> list[Step]:
+def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = IN_PROCESS) -> list[Step]:
     """With a launcher, training runs under it (its accelerate config: DDP, FSDP, DeepSpeed) and evaluation
     with the transformers backend shards over as many plain processes; vLLM parallelises by itself."""
     from harness.evaluate.backends import pick_backend
@@ -58,10 +71,20 @@ def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = 
     evaluator = launcher if shard_eval else Launcher()
     return [
         Step("train", launcher.wrap(["train", resolved, "-o", str(run_dir)]), clean_env=False),
-        Step("eval_base", evaluator.wrap(["eval", base, "--recipe", resolved, "-o", str(run_dir / "eval" / "base")],
-                                         with_config=False), True),  # fmt: skip
-        Step("eval_tuned", evaluator.wrap(["eval", str(run_dir), "--recipe", resolved, "-o",
-                                           str(run_dir / "eval" / "tuned")], with_config=False), True),  # fmt: skip
+        Step(
+            "eval_base",
+            evaluator.wrap(
+                ["eval", base, "--recipe", resolved, "-o", str(run_dir / "eval" / "base")], with_config=False
+            ),
+            True,
+        ),
+        Step(
+            "eval_tuned",
+            evaluator.wrap(
+                ["eval", str(run_dir), "--recipe", resolved, "-o", str(run_dir / "eval" / "tuned")], with_config=False
+            ),
+            True,
+        ),
         Step("report", Launcher().wrap(["report", str(run_dir)]), True),
     ]
 
@@ -73,8 +96,10 @@ def run_lock(run_dir: Path):
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise RunError(f"{run_dir} is in use by another harness run (lock: {run_dir / '.lock'}); "
-                       "wait for it to finish or choose another --output") from None  # fmt: skip
+        raise RunError(
+            f"{run_dir} is in use by another harness run (lock: {run_dir / '.lock'}); "
+            "wait for it to finish or choose another --output"
+        ) from None
     try:
         handle.write(str(os.getpid()))
         handle.flush()
@@ -95,7 +120,9 @@ def check_writable(run_dir: Path, needed_bytes: int = 200 * 2**20) -> None:
         raise RunError(f"{run_dir}: cannot write the run folder ({error.strerror})") from None
     free = shutil.disk_usage(run_dir).free
     if free < needed_bytes:
-        raise RunError(f"{run_dir}: only {free // 2**20} MiB free on its disk; a run needs at least {needed_bytes // 2**20} MiB")
+        raise RunError(
+            f"{run_dir}: only {free // 2**20} MiB free on its disk; a run needs at least {needed_bytes // 2**20} MiB"
+        )
 
 
 def step_env(clean: bool) -> dict:
@@ -108,8 +135,15 @@ def step_env(clean: bool) -> dict:
     return env
 
 
-def run(recipe: Recipe, recipe_path: Path, run_dir: Path, force: tuple[str, ...] = (), dry_run: bool = False,
-        echo=print, launcher: Launcher = Launcher()) -> dict:  # fmt: skip
+def run(
+    recipe: Recipe,
+    recipe_path: Path,
+    run_dir: Path,
+    force: tuple[str, ...] = (),
+    dry_run: bool = False,
+    echo=print,
+    launcher: Launcher = IN_PROCESS,
+) -> dict:
     steps = plan(recipe, recipe_path, run_dir, launcher)
     digest = recipe_hash(recipe)
     state_path = run_dir / "steps.json"
@@ -146,10 +180,15 @@ def run(recipe: Recipe, recipe_path: Path, run_dir: Path, force: tuple[str, ...]
             started = time.perf_counter()
             result = subprocess.run(command, env=step_env(step.clean_env))
             if result.returncode != 0:
-                raise RunError(f"step {step.name} failed (exit code {result.returncode}); fix the cause and run again: "
-                               "finished steps are kept")  # fmt: skip
-            state[step.name] = {"recipe_hash": digest, "status": "done",
-                                "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+                raise RunError(
+                    f"step {step.name} failed (exit code {result.returncode}); fix the cause and run again: "
+                    "finished steps are kept"
+                )
+            state[step.name] = {
+                "recipe_hash": digest,
+                "status": "done",
+                "seconds": round(time.perf_counter() - started, 1),
+            }
             write_json(state_path, state)
     return state
 

@@ -26,7 +26,7 @@ def make_server(backend: TransformersBackend, model_name: str, host: str = "127.
     lock = threading.Lock()  # one generate at a time: the model is not thread-safe
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        def log_message(self, format, *args):  # stdlib signature
             log.debug(format, *args)
 
         def _send(self, status: int, payload: dict) -> None:
@@ -37,19 +37,22 @@ def make_server(backend: TransformersBackend, model_name: str, host: str = "127.
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self):  # noqa: N802 - stdlib name
+        def do_GET(self):  # stdlib name
             if self.path.rstrip("/") == "/v1/models":
                 return self._send(200, {"object": "list", "data": [{"id": model_name, "object": "model"}]})
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
 
-        def do_POST(self):  # noqa: N802 - stdlib name
+        def do_POST(self):  # stdlib name
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 settings = GenerationSettings(
-                    max_new_tokens=body.get("max_tokens") or 256, temperature=body.get("temperature") or 0.0,
-                    top_p=body.get("top_p") or 1.0, n=body.get("n") or 1, seed=body.get("seed") or 0,
+                    max_new_tokens=body.get("max_tokens") or 256,
+                    temperature=body.get("temperature") or 0.0,
+                    top_p=body.get("top_p") or 1.0,
+                    n=body.get("n") or 1,
+                    seed=body.get("seed") or 0,
                     stop=[body["stop"]] if isinstance(body.get("stop"), str) else body.get("stop") or [],
-                )  # fmt: skip
+                )
                 if self.path.rstrip("/") == "/v1/completions":
                     return self._completions(body, settings)
                 if self.path.rstrip("/") == "/v1/chat/completions":
@@ -64,13 +67,25 @@ def make_server(backend: TransformersBackend, model_name: str, host: str = "127.
 
         def _completions(self, body: dict, settings: GenerationSettings):
             generations = self._generate(Request(prompt=body["prompt"], messages=[]), settings)
-            choices = [{"index": i, "text": g.text, "finish_reason": g.finish_reason} for i, g in enumerate(generations)]
-            return self._send(200, {"id": f"cmpl-{time.time_ns()}", "object": "text_completion", "model": model_name,
-                                    "created": int(time.time()), "choices": choices})  # fmt: skip
+            choices = [
+                {"index": i, "text": g.text, "finish_reason": g.finish_reason} for i, g in enumerate(generations)
+            ]
+            return self._send(
+                200,
+                {
+                    "id": f"cmpl-{time.time_ns()}",
+                    "object": "text_completion",
+                    "model": model_name,
+                    "created": int(time.time()),
+                    "choices": choices,
+                },
+            )
 
         def _chat(self, body: dict, settings: GenerationSettings):
             messages, tools = body["messages"], body.get("tools")
-            prompt = backend.tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+            prompt = backend.tokenizer.apply_chat_template(
+                messages, tools=tools, tokenize=False, add_generation_prompt=True
+            )
             choices = []
             for index, generation in enumerate(self._generate(Request(prompt, messages, tools), settings)):
                 message = {"role": "assistant", "content": generation.text}
@@ -79,13 +94,29 @@ def make_server(backend: TransformersBackend, model_name: str, host: str = "127.
                 except ParseError:
                     calls = []
                 if calls:
-                    message = {"role": "assistant", "content": None, "tool_calls": [
-                        {"id": f"call_{index}_{n}", "type": "function",
-                         "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
-                        for n, c in enumerate(calls)]}  # fmt: skip
+                    message = {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": f"call_{index}_{n}",
+                                "type": "function",
+                                "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                            }
+                            for n, c in enumerate(calls)
+                        ],
+                    }
                 reason = "tool_calls" if calls else generation.finish_reason
                 choices.append({"index": index, "message": message, "finish_reason": reason})
-            return self._send(200, {"id": f"chatcmpl-{time.time_ns()}", "object": "chat.completion",
-                                    "model": model_name, "created": int(time.time()), "choices": choices})  # fmt: skip
+            return self._send(
+                200,
+                {
+                    "id": f"chatcmpl-{time.time_ns()}",
+                    "object": "chat.completion",
+                    "model": model_name,
+                    "created": int(time.time()),
+                    "choices": choices,
+                },
+            )
 
     return ThreadingHTTPServer((host, port), Handler)

@@ -43,18 +43,28 @@ def guard_held_out(recipe: Recipe, reports) -> None:
 
     if not any(suite.suite == "instruct" for suite in recipe.eval.suites):
         return
-    problems = [f"{report.source}: {problem}" for report in reports for problem in leaks(report.tasks, report.task_sources)]
+    problems = [
+        f"{report.source}: {problem}" for report in reports for problem in leaks(report.tasks, report.task_sources)
+    ]
     if problems:
-        raise TrainError("the training mixture leaks held-out evaluation data:\n- " + "\n- ".join(problems) +
-                         "\nDrop those rows or sources, or remove the instruct suite from eval.suites.")  # fmt: skip
+        raise TrainError(
+            "the training mixture leaks held-out evaluation data:\n- "
+            + "\n- ".join(problems)
+            + "\nDrop those rows or sources, or remove the instruct suite from eval.suites."
+        )
 
 
 def training_defaults(recipe: Recipe) -> dict:
     """Settings that work on this device and mode; each applies only where `train:` is silent."""
     import torch
 
-    defaults: dict = {"report_to": "none", "logging_steps": 10, "save_strategy": "steps", "save_steps": 100,
-                      "save_total_limit": 2}  # fmt: skip
+    defaults: dict = {
+        "report_to": "none",
+        "logging_steps": 10,
+        "save_strategy": "steps",
+        "save_steps": 100,
+        "save_total_limit": 2,
+    }
     if recipe.mode == "instruct":
         defaults["completion_only_loss"] = True
     else:
@@ -85,8 +95,11 @@ def training_setup(recipe: Recipe, train_dir: Path):
     except TemplateRefusal as error:
         raise TrainError(str(error)) from None
     if template is not None:
-        log.info("training with %s (the model's own template has no {%% generation %%} markers); the saved "
-                 "model keeps its own template for inference", template_name(tokenizer, template))  # fmt: skip
+        log.info(
+            "training with %s (the model's own template has no {%% generation %%} markers); the saved "
+            "model keeps its own template for inference",
+            template_name(tokenizer, template),
+        )
     return model_path, tokenizer, sft_config, template
 
 
@@ -117,8 +130,14 @@ def eval_callback(recipe: Recipe, tokenizer):
 
     settings = recipe.eval.during_training
     base_dir = recipe.source_path.parent if recipe.source_path else None
-    suites = [build_suite(s.model_copy(update={"samples": min(s.samples or settings.samples, settings.samples)}),
-                          recipe.seed, base_dir) for s in recipe.eval.suites]  # fmt: skip
+    suites = [
+        build_suite(
+            s.model_copy(update={"samples": min(s.samples or settings.samples, settings.samples)}),
+            recipe.seed,
+            base_dir,
+        )
+        for s in recipe.eval.suites
+    ]
 
     class EvalDuringTraining(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -127,11 +146,19 @@ def eval_callback(recipe: Recipe, tokenizer):
             backend = TransformersBackend.from_objects(model, tokenizer, recipe.eval.batch_size)
             logs = {}
             for suite in suites:
-                requests = [Request(render_prompt(tokenizer, item, recipe.eval.generation.chat_template_kwargs),
-                                    item.messages, item.tools) for item in suite.items]  # fmt: skip
+                requests = [
+                    Request(
+                        render_prompt(tokenizer, item, recipe.eval.generation.chat_template_kwargs),
+                        item.messages,
+                        item.tools,
+                    )
+                    for item in suite.items
+                ]
                 greedy = recipe.eval.generation.model_copy(update={"n": 1, "temperature": 0.0})
                 outputs = backend.generate(requests, greedy)
-                correct = [suite.score(out[0].text, item).correct for item, out in zip(suite.items, outputs)]
+                correct = [
+                    suite.score(out[0].text, item).correct for item, out in zip(suite.items, outputs, strict=True)
+                ]
                 logs[f"harness_eval/{suite.name}"] = round(sum(correct) / len(correct), 4)
             state.log_history.append({**logs, "step": state.global_step})
             log.info("step %d: %s", state.global_step, logs)
@@ -144,8 +171,11 @@ def last_checkpoint(output_dir: Path) -> str | None:
     which transformers' get_last_checkpoint would pick. The trainer state is written last."""
     if not output_dir.is_dir():
         return None
-    folders = sorted((p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                     key=lambda p: int(p.name.split("-")[-1]), reverse=True)  # fmt: skip
+    folders = sorted(
+        (p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
     for folder in folders:
         try:
             json.loads((folder / "trainer_state.json").read_text())
@@ -179,8 +209,10 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
         write_text(model_dir / "training_args.json", trainer.args.to_json_string())
         tokenizer.save_pretrained(str(model_dir))
         write_json(train_dir / "log_history.json", trainer.state.log_history)
-        write_json(train_dir / "metrics.json", {**result.metrics, "global_step": trainer.state.global_step,
-                                                "processes": world_size()})  # fmt: skip
+        write_json(
+            train_dir / "metrics.json",
+            {**result.metrics, "global_step": trainer.state.global_step, "processes": world_size()},
+        )
     log.info("trained %d steps; model in %s", trainer.state.global_step, model_dir)
     return model_dir
 
@@ -202,19 +234,29 @@ def build_trainer(recipe: Recipe, run_dir: Path):
     if recipe.data.eval_sources:
         eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template)[0]
     if main_process:
-        write_json(run_dir / "data" / "report.json", {
-            "train": [r.as_dict() for r in reports], "train_rows": len(train_data),
-            "train_fingerprint": train_data._fingerprint,
-            "eval_rows": len(eval_data) if eval_data is not None else 0,
-        })  # fmt: skip
+        write_json(
+            run_dir / "data" / "report.json",
+            {
+                "train": [r.as_dict() for r in reports],
+                "train_rows": len(train_data),
+                "train_fingerprint": train_data._fingerprint,
+                "eval_rows": len(eval_data) if eval_data is not None else 0,
+            },
+        )
 
     guard_held_out(recipe, reports)
     check_training_rows(tokenizer, train_data, recipe.mode, template, sft_config.assistant_only_loss)
 
     lora = build_lora_config(recipe)
     # A LoRA adapter used as the base (an earlier run's output) is merged first, as a user would.
-    model = load_model(model_path, settings.dtype, settings.trust_remote_code, settings.revision,
-                       settings.attn_implementation, merge_adapter=True)  # fmt: skip
+    model = load_model(
+        model_path,
+        settings.dtype,
+        settings.trust_remote_code,
+        settings.revision,
+        settings.attn_implementation,
+        merge_adapter=True,
+    )
     if adapter_base(model_path) and lora is not None:
         log.info("%s is a LoRA adapter: merged into its base before the new adapter is trained", model_path)
 
@@ -225,8 +267,15 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         else:
             callbacks.append(eval_callback(recipe, tokenizer))
     try:
-        trainer = SFTTrainer(model=model, args=sft_config, train_dataset=train_data, eval_dataset=eval_data,
-                             processing_class=tokenizer, peft_config=lora, callbacks=callbacks)  # fmt: skip
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_config,
+            train_dataset=train_data,
+            eval_dataset=eval_data,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=callbacks,
+        )
     except ValueError as error:  # TRL checks combinations of settings (packing, padding_free, max_length, ...)
         where = recipe.source_path or "<recipe>"
         raise TrainError(f"{where}: train: TRL's SFTTrainer refused these settings: {error}") from None

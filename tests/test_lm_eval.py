@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-
 from conftest import GSM8K, REPO
+
 from harness.evaluate.scorers import reasoning
 
 lm_eval = pytest.importorskip("lm_eval")
@@ -23,10 +23,15 @@ def lm_eval_gsm8k(prediction: str, gold: str) -> dict:
     for spec in task["filter_list"]:
         regex = spec["filter"][0]
         extracted = RegexFilter(regex_pattern=regex["regex_pattern"], group_select=regex.get("group_select", 0)).apply(
-            [[prediction]], [{}])[0][0]  # fmt: skip
-        score = exact_match_hf_evaluate([gold], [extracted], ignore_case=options["ignore_case"],
-                                        ignore_punctuation=options["ignore_punctuation"],
-                                        regexes_to_ignore=options["regexes_to_ignore"])["exact_match"]  # fmt: skip
+            [[prediction]], [{}]
+        )[0][0]
+        score = exact_match_hf_evaluate(
+            [gold],
+            [extracted],
+            ignore_case=options["ignore_case"],
+            ignore_punctuation=options["ignore_punctuation"],
+            regexes_to_ignore=options["regexes_to_ignore"],
+        )["exact_match"]
         verdicts[spec["name"]] = bool(score)
     return verdicts
 
@@ -61,10 +66,24 @@ def test_the_local_gsm8k_task_runs_through_lm_eval_as_a_suite(trained, tmp_path)
     from harness.evaluate.runner import evaluate
     from harness.recipe import EvalSettings, SuiteSettings
 
-    settings = EvalSettings(backend="transformers", suites=[SuiteSettings(
-        suite="lm_eval", name="gsm8k-lm-eval", path=str(GSM8K), samples=8,
-        options={"tasks": ["gsm8k_local"], "include_path": str(REPO / "evals"), "apply_chat_template": True,
-                 "metric": "exact_match,flexible-extract", "gen_kwargs": "max_gen_toks=32"})])  # fmt: skip
+    settings = EvalSettings(
+        backend="transformers",
+        suites=[
+            SuiteSettings(
+                suite="lm_eval",
+                name="gsm8k-lm-eval",
+                path=str(GSM8K),
+                samples=8,
+                options={
+                    "tasks": ["gsm8k_local"],
+                    "include_path": str(REPO / "evals"),
+                    "apply_chat_template": True,
+                    "metric": "exact_match,flexible-extract",
+                    "gen_kwargs": "max_gen_toks=32",
+                },
+            )
+        ],
+    )
     summary = evaluate(str(trained["reasoning"]), settings, tmp_path)["gsm8k-lm-eval"]
     assert summary["headline_metric"] == "gsm8k_local/exact_match,flexible-extract"
     assert summary["metrics"]["accuracy"] is not None and "gsm8k_local" in summary["task_versions"]

@@ -48,7 +48,9 @@ def test_nested_unknown_key_in_a_list_item(tmp_path):
 def test_renamed_sft_config_field_fails_at_validation(tmp_path):
     # TRL renamed max_seq_length to max_length: an old recipe must fail here, not deep in training.
     recipe = load_recipe(write(tmp_path, {**MINIMAL, "train": {"max_seq_length": 512}}))
-    with pytest.raises(RecipeError, match=r"train\.max_seq_length: not a trl.SFTConfig field \(did you mean 'max_length'\?\)"):
+    with pytest.raises(
+        RecipeError, match=r"train\.max_seq_length: not a trl.SFTConfig field \(did you mean 'max_length'\?\)"
+    ):
         build_sft_config(recipe, "/tmp/out")
 
 

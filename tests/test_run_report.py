@@ -13,13 +13,23 @@ from harness.cli import main
 from harness.files import read_json
 
 RECIPE = {
-    "name": "mini", "mode": "reasoning", "seed": 0,
+    "name": "mini",
+    "mode": "reasoning",
+    "seed": 0,
     "data": {"sources": [{"builtin": "reasoning", "samples": 100}]},
-    "train": {"max_steps": 20, "per_device_train_batch_size": 4, "learning_rate": 3e-3, "logging_steps": 5,
-              "save_steps": 10, "disable_tqdm": True},
-    "eval": {"generation": {"max_new_tokens": 48}, "suites": [{"suite": "reasoning", "samples": 12},
-                                                            {"suite": "chat", "samples": 6}]},
-}  # fmt: skip
+    "train": {
+        "max_steps": 20,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 3e-3,
+        "logging_steps": 5,
+        "save_steps": 10,
+        "disable_tqdm": True,
+    },
+    "eval": {
+        "generation": {"max_new_tokens": 48},
+        "suites": [{"suite": "reasoning", "samples": 12}, {"suite": "chat", "samples": 6}],
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +38,9 @@ def finished_run(tmp_path_factory):
     path = root / "mini.yaml"
     path.write_text(yaml.safe_dump(RECIPE))
     run_dir = root / "runs" / "mini"
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir)],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return path, run_dir, result.stdout
 
@@ -48,12 +59,20 @@ def test_run_writes_every_step_and_a_summary_screen(finished_run):
 
 def test_rerun_skips_finished_steps_and_force_redoes_one(finished_run):
     path, run_dir, _ = finished_run
-    again = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir)],
-                           capture_output=True, text=True, check=True)  # fmt: skip
+    again = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert again.stdout.count("done earlier, skipped") == 4
     report_time = (run_dir / "report" / "report.json").stat().st_mtime_ns
-    forced = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir), "--force", "report"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    forced = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "-o", str(run_dir), "--force", "report"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert forced.stdout.count("done earlier, skipped") == 3
     assert (run_dir / "report" / "report.json").stat().st_mtime_ns != report_time
 
@@ -111,15 +130,30 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_html_report_renders_in_a_headless_browser_without_errors(finished_run, tmp_path):
     _, run_dir, _ = finished_run
     page = run_dir / "report" / "report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
-    dom = subprocess.run([CHROMIUM, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert "<table id=\"leaderboard\">" in dom.stdout and dom.stdout.count("<svg") >= 2
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert '<table id="leaderboard">' in dom.stdout and dom.stdout.count("<svg") >= 2
     assert "Uncaught" not in dom.stderr and "SyntaxError" not in dom.stderr
     shot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
-                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     image = Image.open(shot).convert("L")

@@ -14,8 +14,9 @@ CONFIGS = REPO / "configs" / "accelerate"
 
 
 def harness(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, **kwargs)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=REPO, **kwargs
+    )
 
 
 def losses(run_dir: Path) -> list[float]:
@@ -28,8 +29,20 @@ def test_two_process_training_reaches_the_loss_of_one_process_with_the_same_glob
     recipe.write_text(short_recipe("reasoning", train={"max_steps": 6, "logging_steps": 1, "save_steps": 100}).dump())
     single = harness("train", recipe, "-o", tmp_path / "one", "--set", "train.per_device_train_batch_size=8")
     assert single.returncode == 0, single.stderr[-3000:]
-    double = harness("train", recipe, "-o", tmp_path / "two", "--set", "train.per_device_train_batch_size=4",
-                     "--launcher", "accelerate", "--num-processes", 2, "--main-process-port", 29531)  # fmt: skip
+    double = harness(
+        "train",
+        recipe,
+        "-o",
+        tmp_path / "two",
+        "--set",
+        "train.per_device_train_batch_size=4",
+        "--launcher",
+        "accelerate",
+        "--num-processes",
+        2,
+        "--main-process-port",
+        29531,
+    )
     assert double.returncode == 0, double.stderr[-3000:]
     assert "accelerate.commands.launch" in double.stderr
     metrics = json.loads((tmp_path / "two" / "train" / "metrics.json").read_text())
@@ -48,8 +61,9 @@ def test_sharded_evaluation_over_two_processes_gives_the_single_process_summary(
     args = ["eval", model, "--suite", "reasoning", "--samples", 30, "--set", "eval.batch_size=8"]
     single = harness(*args, "-o", tmp_path / "one")
     assert single.returncode == 0, single.stderr[-3000:]
-    sharded = harness(*args, "-o", tmp_path / "two", "--launcher", "accelerate", "--num-processes", 2,
-                      "--main-process-port", 29532)  # fmt: skip
+    sharded = harness(
+        *args, "-o", tmp_path / "two", "--launcher", "accelerate", "--num-processes", 2, "--main-process-port", 29532
+    )
     assert sharded.returncode == 0, sharded.stderr[-3000:]
     one, two = tmp_path / "one" / "reasoning", tmp_path / "two" / "reasoning"
     assert (one / "summary.json").read_bytes() == (two / "summary.json").read_bytes()
@@ -61,8 +75,9 @@ def test_sharded_evaluation_over_two_processes_gives_the_single_process_summary(
 
     assert outputs(one) == outputs(two) and len(outputs(two)) == 30
     # A rerun over the merged file reuses every sample and changes nothing.
-    again = harness(*args, "-o", tmp_path / "two", "--launcher", "accelerate", "--num-processes", 2,
-                    "--main-process-port", 29533)  # fmt: skip
+    again = harness(
+        *args, "-o", tmp_path / "two", "--launcher", "accelerate", "--num-processes", 2, "--main-process-port", 29533
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert (two / "summary.json").read_bytes() == (one / "summary.json").read_bytes()
     assert json.loads((two / "timing.json").read_text())["generated"] == 0
@@ -98,7 +113,12 @@ def test_shipped_accelerate_configs_load_through_accelerate():
     from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
     from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
-    assert {p.name for p in CONFIGS.glob("*.yaml")} == {"ddp.yaml", "fsdp.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml"}
+    assert {p.name for p in CONFIGS.glob("*.yaml")} == {
+        "ddp.yaml",
+        "fsdp.yaml",
+        "deepspeed_zero2.yaml",
+        "deepspeed_zero3.yaml",
+    }
     args, _, _ = _launch_args(CONFIGS / "ddp.yaml")
     assert args.multi_gpu and not args.use_fsdp and not args.use_deepspeed
 
@@ -123,8 +143,10 @@ def test_run_plan_launches_training_with_the_config_and_shards_only_transformers
     from harness.run import plan
 
     launcher = Launcher("accelerate", 4, str(CONFIGS / "deepspeed_zero3.yaml"))
-    steps = {s.name: s for s in plan(short_recipe("chat", eval={"backend": "transformers"}), tmp_path / "r.yaml",
-                                     tmp_path, launcher)}  # fmt: skip
+    steps = {
+        s.name: s
+        for s in plan(short_recipe("chat", eval={"backend": "transformers"}), tmp_path / "r.yaml", tmp_path, launcher)
+    }
     train = steps["train"].command
     assert train[1:3] == ["-m", "accelerate.commands.launch"] and str(CONFIGS / "deepspeed_zero3.yaml") in train
     assert train[train.index("--module") + 1 :][:2] == ["harness.cli", "train"]
@@ -132,7 +154,9 @@ def test_run_plan_launches_training_with_the_config_and_shards_only_transformers
     assert "--config_file" not in base and base[base.index("--num_processes") + 1] == "4" and "--multi_gpu" in base
     assert steps["eval_base"].clean_env and steps["report"].command[1:4] == ["-m", "harness.cli", "report"]
 
-    vllm = {s.name: s for s in plan(short_recipe("chat", eval={"backend": "vllm"}), tmp_path / "r.yaml", tmp_path, launcher)}
+    vllm = {
+        s.name: s for s in plan(short_recipe("chat", eval={"backend": "vllm"}), tmp_path / "r.yaml", tmp_path, launcher)
+    }
     assert vllm["eval_tuned"].command[1:4] == ["-m", "harness.cli", "eval"]  # vLLM parallelises itself
     assert Launcher("accelerate", config_file=str(CONFIGS / "fsdp.yaml")).processes() == 8
 

@@ -4,35 +4,40 @@ import json
 import random
 
 import pytest
-
 from conftest import BFCL, GSM8K
+
 from harness.evaluate.scorers import reasoning, source_values, text, toolcall
 from harness.evaluate.suites import bfcl_tool
 
-
-
 # --- reasoning ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("prediction,gold", [
-    ("<think>\n2 + 2 = 4\n</think>\n\nThe answer is 4.", "4"),
-    ("The final answer is: 1,250", "1250"),
-    ("so we get \\boxed{\\frac{1}{2}}", "0.5"),
-    ("The answer is 18.0", "18"),
-    ("#### 72", "Natalia sold 48/2 = 24 clips in May.\n#### 72"),
-    ("The answer is $5.", "5"),
-    ("I think it is 7, no wait, 9", "9"),
-])  # fmt: skip
+
+@pytest.mark.parametrize(
+    "prediction,gold",
+    [
+        ("<think>\n2 + 2 = 4\n</think>\n\nThe answer is 4.", "4"),
+        ("The final answer is: 1,250", "1250"),
+        ("so we get \\boxed{\\frac{1}{2}}", "0.5"),
+        ("The answer is 18.0", "18"),
+        ("#### 72", "Natalia sold 48/2 = 24 clips in May.\n#### 72"),
+        ("The answer is $5.", "5"),
+        ("I think it is 7, no wait, 9", "9"),
+    ],
+)
 def test_reasoning_gold_equivalents_score_correct(prediction, gold):
     assert reasoning.score(prediction, gold).correct
 
 
-@pytest.mark.parametrize("prediction,gold,reason", [
-    ("<think>\n2 + 2 = 4\n</think>\n\nThe answer is 5.", "4", "answered 5, expected 4"),
-    ("<think>\nstill thinking about 4", "4", "no final answer after the thinking trace"),
-    ("", "4", "no answer found"),
-    ("The answer is forty", "40", "answered forty, expected 40"),
-    ("<think>The answer is 4</think> The answer is 3", "4", "answered 3, expected 4"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "prediction,gold,reason",
+    [
+        ("<think>\n2 + 2 = 4\n</think>\n\nThe answer is 5.", "4", "answered 5, expected 4"),
+        ("<think>\nstill thinking about 4", "4", "no final answer after the thinking trace"),
+        ("", "4", "no answer found"),
+        ("The answer is forty", "40", "answered forty, expected 40"),
+        ("<think>The answer is 4</think> The answer is 3", "4", "answered 3, expected 4"),
+    ],
+)
 def test_reasoning_wrong_answers_score_wrong_with_a_reason(prediction, gold, reason):
     verdict = reasoning.score(prediction, gold)
     assert not verdict.correct and verdict.reason == reason
@@ -62,6 +67,7 @@ def test_every_gsm8k_gold_solution_scores_correct_and_changed_answers_do_not():
 
 # --- text ---------------------------------------------------------------------------------------
 
+
 def test_exact_match_normalizes_case_punctuation_and_articles():
     assert text.exact_match("This is a Positive sentiment.", "this is a positive sentiment").correct
     assert text.exact_match("¿Dónde? Lima", "dónde lima").correct
@@ -77,44 +83,68 @@ def test_rouge_l_gives_partial_credit_in_every_language():
 
 # --- tool calls ---------------------------------------------------------------------------------
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {
-    "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-    "days": {"type": "integer"}, "lat": {"type": "number"}}, "required": ["city"]}}}  # fmt: skip
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer"},
+                "lat": {"type": "number"},
+            },
+            "required": ["city"],
+        },
+    },
+}
 META = {"tools": [WEATHER]}
-GOLD = [{"get_weather": {"city": ["Paris", "paris, france"], "unit": ["celsius", ""], "days": [3, ""], "lat": [48.0, ""]}}]
+GOLD = [
+    {"get_weather": {"city": ["Paris", "paris, france"], "unit": ["celsius", ""], "days": [3, ""], "lat": [48.0, ""]}}
+]
 
 
 def call(name="get_weather", **arguments):
-    return f'<tool_call>{json.dumps({"name": name, "arguments": arguments})}</tool_call>'
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
 
 
-@pytest.mark.parametrize("prediction", [
-    call(city="Paris"),
-    call(city="PARIS, France", unit="celsius"),
-    call(city="paris", lat=48),  # an int where a float is expected
-    '{"name": "get_weather", "arguments": {"city": "Paris"}}',  # plain JSON
-    '[{"name": "get_weather", "parameters": {"city": "Paris", "days": 3}}]',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "prediction",
+    [
+        call(city="Paris"),
+        call(city="PARIS, France", unit="celsius"),
+        call(city="paris", lat=48),  # an int where a float is expected
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}',  # plain JSON
+        '[{"name": "get_weather", "parameters": {"city": "Paris", "days": 3}}]',
+    ],
+)
 def test_right_calls_pass(prediction):
     verdict = toolcall.score(prediction, GOLD, META)
     assert verdict.correct, verdict.reason
 
 
-@pytest.mark.parametrize("prediction,error_type", [
-    (call("get_forecast", city="Paris"), "hallucinated_function"),
-    (call(unit="celsius"), "missing_required"),
-    (call(city="Paris", country="FR"), "unknown_param"),
-    (call(city="Paris", days="3"), "wrong_type"),
-    (call(city="Paris", days=3.5), "wrong_type"),
-    (call(city="Rome"), "wrong_value"),
-    (call(city="Paris") + call(city="Paris"), "wrong_count"),
-    ("It is sunny in Paris.", "missing_call"),
-    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}', "parse_error"),
-    ("<tool_call>{'name': 'get_weather'}</tool_call>", "parse_error"),
-    ('<tool_call>{"name": "get_weather", "arguments": "[1]"}</tool_call>', "parse_error"),
-    ("<tool_call>" + "[" * 100_000 + "]" * 100_000 + "</tool_call>", "parse_error"),
-    ('<tool_call>{"name": "__import__(\'os\').system(\'echo pwned\')", "arguments": {}}</tool_call>', "hallucinated_function"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "prediction,error_type",
+    [
+        (call("get_forecast", city="Paris"), "hallucinated_function"),
+        (call(unit="celsius"), "missing_required"),
+        (call(city="Paris", country="FR"), "unknown_param"),
+        (call(city="Paris", days="3"), "wrong_type"),
+        (call(city="Paris", days=3.5), "wrong_type"),
+        (call(city="Rome"), "wrong_value"),
+        (call(city="Paris") + call(city="Paris"), "wrong_count"),
+        ("It is sunny in Paris.", "missing_call"),
+        ('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}', "parse_error"),
+        ("<tool_call>{'name': 'get_weather'}</tool_call>", "parse_error"),
+        ('<tool_call>{"name": "get_weather", "arguments": "[1]"}</tool_call>', "parse_error"),
+        ("<tool_call>" + "[" * 100_000 + "]" * 100_000 + "</tool_call>", "parse_error"),
+        (
+            '<tool_call>{"name": "__import__(\'os\').system(\'echo pwned\')", "arguments": {}}</tool_call>',
+            "hallucinated_function",
+        ),
+    ],
+)
 def test_wrong_calls_fail_for_the_stated_reason(prediction, error_type):
     verdict = toolcall.score(prediction, GOLD, META)
     assert not verdict.correct and verdict.details["error_type"] == error_type, verdict
@@ -134,14 +164,20 @@ def test_parallel_calls_match_in_any_order_and_irrelevance_needs_no_call():
 
 
 def test_openai_tool_calls_field_is_read():
-    calls = toolcall.calls_from_openai([{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}])
+    calls = toolcall.calls_from_openai(
+        [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+    )
     assert toolcall.score_calls(calls, GOLD, [WEATHER]).correct
 
 
 def bfcl_rows(category):
     questions = [json.loads(line) for line in (BFCL / f"BFCL_v4_{category}.json").read_text().splitlines()]
     answer_file = BFCL / "possible_answer" / f"BFCL_v4_{category}.json"
-    answers = {a["id"]: a["ground_truth"] for a in map(json.loads, answer_file.read_text().splitlines())} if answer_file.exists() else {}
+    answers = (
+        {a["id"]: a["ground_truth"] for a in map(json.loads, answer_file.read_text().splitlines())}
+        if answer_file.exists()
+        else {}
+    )
     return [(q, answers.get(q["id"], [])) for q in questions]
 
 
@@ -165,24 +201,31 @@ def render_gold(ground_truth, pick=0, tools=()):
     `""` (may be left out) is honoured only for parameters the schema does not require: BFCL's checker
     tests the schema's required list first, so leaving those out fails there too."""
     required = {t["function"]["name"]: set(t["function"]["parameters"].get("required", [])) for t in tools}
-    types = {(t["function"]["name"], k): p.get("type") for t in tools for k, p in t["function"]["parameters"]["properties"].items()}
+    types = {
+        (t["function"]["name"], k): p.get("type")
+        for t in tools
+        for k, p in t["function"]["parameters"]["properties"].items()
+    }
     out = ""
     for entry in ground_truth:
-        (name, params), = entry.items()
+        ((name, params),) = entry.items()
         arguments = {}
         for key, allowed in params.items():
             if (name, key) not in types:
                 return None  # parallel_multiple_12 expects a parameter its function does not declare
             # A few BFCL answers list a value of another type than the schema's (simple_python_307 allows
             # venue=true for a string): BFCL's own checker rejects those, so they are not gold outputs.
-            usable = [a for a in allowed if (a == "" and key not in required.get(name, ()))
-                      or (a != "" and fits(a, types.get((name, key))))]  # fmt: skip
+            usable = [
+                a
+                for a in allowed
+                if (a == "" and key not in required.get(name, ())) or (a != "" and fits(a, types.get((name, key))))
+            ]
             if not usable:
                 return None  # parallel_multiple_21 allows only the string "data['sales']" for an array
             value = usable[min(pick, len(usable) - 1)]
             if value != "":
                 arguments[key] = chosen(value)
-        out += f'<tool_call>{json.dumps({"name": name, "arguments": arguments})}</tool_call>'
+        out += f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
     return out
 
 
@@ -201,7 +244,9 @@ def test_every_bfcl_gold_call_scores_correct(category):
             assert verdict.correct, (question["id"], verdict.reason)
         if len(gold) > 1:
             assert toolcall.score(render_gold(list(reversed(gold)), 0, meta["tools"]), gold, meta).correct
-    assert inconsistent == {"parallel_multiple": ["parallel_multiple_12", "parallel_multiple_21", "parallel_multiple_26"]}.get(category, [])
+    assert inconsistent == {
+        "parallel_multiple": ["parallel_multiple_12", "parallel_multiple_21", "parallel_multiple_26"]
+    }.get(category, [])
 
 
 def mutate(ground_truth, tools, kind, rng):
@@ -220,8 +265,11 @@ def mutate(ground_truth, tools, kind, rng):
             return None
         del target["arguments"][required[0]]
     elif kind == "wrong_type":
-        strings = [k for k, v in target["arguments"].items()
-                   if isinstance(v, str) and schema["properties"].get(k, {}).get("type") == "string"]  # fmt: skip
+        strings = [
+            k
+            for k, v in target["arguments"].items()
+            if isinstance(v, str) and schema["properties"].get(k, {}).get("type") == "string"
+        ]
         if not strings:
             return None
         target["arguments"][strings[0]] = {"not": "a string"}
@@ -233,11 +281,16 @@ def mutate(ground_truth, tools, kind, rng):
         target["arguments"][numbers[0]] = max(a for a in allowed if a != "") + 1000
     elif kind == "unknown_param":
         target["arguments"]["zz_unknown_param"] = 1
-    return "".join(f'<tool_call>{json.dumps(c)}</tool_call>' for c in calls)
+    return "".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in calls)
 
 
-EXPECTED = {"wrong_function": {"hallucinated_function"}, "missing_required": {"missing_required"},
-            "wrong_type": {"wrong_type"}, "wrong_value": {"wrong_value"}, "unknown_param": {"unknown_param"}}  # fmt: skip
+EXPECTED = {
+    "wrong_function": {"hallucinated_function"},
+    "missing_required": {"missing_required"},
+    "wrong_type": {"wrong_type"},
+    "wrong_value": {"wrong_value"},
+    "unknown_param": {"unknown_param"},
+}
 
 
 @pytest.mark.parametrize("category", ["simple_python", "multiple", "parallel", "parallel_multiple"])
@@ -261,8 +314,11 @@ def test_bfcl_mutations_score_wrong_for_the_stated_reason(category, kind):
 def test_a_call_where_none_is_due_scores_wrong_on_bfcl_irrelevance():
     for question, _ in bfcl_rows("irrelevance"):
         name = question["function"][0]["name"]
-        verdict = toolcall.score(f'<tool_call>{{"name": "{name}", "arguments": {{}}}}</tool_call>', [],
-                                 {"tools": [bfcl_tool(f) for f in question["function"]]})  # fmt: skip
+        verdict = toolcall.score(
+            f'<tool_call>{{"name": "{name}", "arguments": {{}}}}</tool_call>',
+            [],
+            {"tools": [bfcl_tool(f) for f in question["function"]]},
+        )
         assert verdict.details["error_type"] == "unexpected_call"
 
 
@@ -276,43 +332,70 @@ def test_irrelevance_and_relevance_follow_bfcl():
     assert toolcall.score(call(name="anything", x=1), None, META).correct
 
 
-@pytest.mark.parametrize("text,declared,element,value", [
-    ("50", "integer", None, 50), ("50L", "long", None, 50), ("1.5f", "float", None, 1.5), ("true", "boolean", None, True),
-    ("fifty", "integer", None, "fifty"),  # a value that does not parse stays text, and fails the value check
-    ('new ArrayList<>(Arrays.asList("a", "b"))', "ArrayList", "String", ["a", "b"]),
-    ("new int[]{2, 7}", "Array", "integer", [2, 7]),
-    ('new HashMap<String, String>() {{ put("limit", 50); put("on", true); }}', "HashMap", None, {"limit": 50, "on": True}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text,declared,element,value",
+    [
+        ("50", "integer", None, 50),
+        ("50L", "long", None, 50),
+        ("1.5f", "float", None, 1.5),
+        ("true", "boolean", None, True),
+        ("fifty", "integer", None, "fifty"),  # a value that does not parse stays text, and fails the value check
+        ('new ArrayList<>(Arrays.asList("a", "b"))', "ArrayList", "String", ["a", "b"]),
+        ("new int[]{2, 7}", "Array", "integer", [2, 7]),
+        (
+            'new HashMap<String, String>() {{ put("limit", 50); put("on", true); }}',
+            "HashMap",
+            None,
+            {"limit": 50, "on": True},
+        ),
+    ],
+)
 def test_java_values_convert_by_the_declared_type(text, declared, element, value):
     assert source_values.convert("java", text, declared, element) == value
 
 
-@pytest.mark.parametrize("text,declared,element,value", [
-    ("'abc'", "String", None, "abc"), ("12n", "Bigint", None, 12), ("[1, 'two', true]", "array", None, [1, "two", True]),
-    ("[1.5, 2]", "array", "float", [1.5, 2.0]), ("{'key1': 123, 'key2': 'value'}", "dict", None, {"key1": 123, "key2": "value"}),
-    ("[[1, 2], [3]]", "array", None, [[1, 2], [3]]), ("not a list", "array", None, "not a list"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text,declared,element,value",
+    [
+        ("'abc'", "String", None, "abc"),
+        ("12n", "Bigint", None, 12),
+        ("[1, 'two', true]", "array", None, [1, "two", True]),
+        ("[1.5, 2]", "array", "float", [1.5, 2.0]),
+        ("{'key1': 123, 'key2': 'value'}", "dict", None, {"key1": 123, "key2": "value"}),
+        ("[[1, 2], [3]]", "array", None, [[1, 2], [3]]),
+        ("not a list", "array", None, "not a list"),
+    ],
+)
 def test_javascript_values_convert_by_the_declared_type(text, declared, element, value):
     assert source_values.convert("javascript", text, declared, element) == value
 
 
 def test_java_values_must_be_strings_and_unconvertible_types_fail_with_a_reason():
-    tool = {"name": "f", "parameters": {"properties": {"n": {"type": "integer"}, "q": {"type": "Queue"}}, "required": []}}
+    tool = {
+        "name": "f",
+        "parameters": {"properties": {"n": {"type": "integer"}, "q": {"type": "Queue"}}, "required": []},
+    }
     gold = [{"f": {"n": [5], "q": ["", "x"]}}]
     assert toolcall.score_calls([{"name": "f", "arguments": {"n": "5"}}], gold, [tool], "java").correct
-    assert toolcall.score_calls([{"name": "f", "arguments": {"n": 5}}], gold, [tool], "java").details["error_type"] == "wrong_type"
+    assert (
+        toolcall.score_calls([{"name": "f", "arguments": {"n": 5}}], gold, [tool], "java").details["error_type"]
+        == "wrong_type"
+    )
     verdict = toolcall.score_calls([{"name": "f", "arguments": {"n": "5", "q": "x"}}], gold, [tool], "java")
     assert "BFCL does not convert Java Queue values" in verdict.reason
 
 
-@pytest.mark.parametrize("prediction,gold,correct", [
-    ("The answer is \\frac{24}{2}.", "12", True),
-    ("The answer is $\\sqrt{144}$", "12", True),
-    ("The answer is $\\boxed{12}$", "12", True),
-    ("The answer is \\boxed{12 + 0}.", "12", True),
-    ("The final answer is \\frac{1}{2} + \\frac{1}{2}", "1", True),
-    ("The answer is \\frac{1}{3}.", "0.5", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "prediction,gold,correct",
+    [
+        ("The answer is \\frac{24}{2}.", "12", True),
+        ("The answer is $\\sqrt{144}$", "12", True),
+        ("The answer is $\\boxed{12}$", "12", True),
+        ("The answer is \\boxed{12 + 0}.", "12", True),
+        ("The final answer is \\frac{1}{2} + \\frac{1}{2}", "1", True),
+        ("The answer is \\frac{1}{3}.", "0.5", False),
+    ],
+)
 def test_latex_answers_after_the_answer_line_go_to_math_verify_whole(prediction, gold, correct):
     verdict = reasoning.score(prediction, gold)
     assert verdict.correct is correct and verdict.details["found_by"] == "answer_line"

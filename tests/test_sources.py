@@ -12,8 +12,9 @@ GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "c
 
 
 def recipe_for(tmp_path, sources, mode="chat", on_error="skip"):
-    recipe = parse_recipe({"name": "t", "mode": mode, "data": {"sources": sources, "on_error": on_error}},
-                          source=tmp_path / "recipe.yaml")  # fmt: skip
+    recipe = parse_recipe(
+        {"name": "t", "mode": mode, "data": {"sources": sources, "on_error": on_error}}, source=tmp_path / "recipe.yaml"
+    )
     return recipe
 
 
@@ -34,8 +35,10 @@ def test_every_local_file_format_loads(tmp_path, suffix):
         path.write_text(json.dumps(rows))
     else:
         getattr(datasets.Dataset.from_list(rows), "to_parquet" if suffix == ".parquet" else "to_csv")(str(path))
-    dataset, reports = build_mixture(recipe_for(tmp_path, [{"path": path.name}], mode="instruct"),
-                                     recipe_for(tmp_path, [{"path": path.name}]).data.sources)  # fmt: skip
+    dataset, reports = build_mixture(
+        recipe_for(tmp_path, [{"path": path.name}], mode="instruct"),
+        recipe_for(tmp_path, [{"path": path.name}]).data.sources,
+    )
     assert len(dataset) == 6 and reports[0].rows_used == 6
     row = dataset[0]
     assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
@@ -48,12 +51,20 @@ def test_malformed_rows_are_counted_per_reason_with_row_numbers(tmp_path):
         {"messages": []},
         {"messages": [{"content": "no role"}, {"role": "assistant", "content": "x"}]},
         {"messages": [{"role": "user", "content": "only a question"}]},
-        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "",
-                       "tool_calls": [{"function": {"name": "f", "arguments": "[1, 2]"}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [{"function": {"name": "f", "arguments": "[1, 2]"}}],
+                },
+            ]
+        },
         {"text": "plain text"},
         GOOD,
         {"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "x"}]},
-    ]  # fmt: skip
+    ]
     write_jsonl(tmp_path / "mixed.jsonl", rows)
     recipe = recipe_for(tmp_path, [{"path": "mixed.jsonl"}])
     dataset, [report] = build_mixture(recipe, recipe.data.sources)
@@ -88,12 +99,21 @@ def test_missing_file_and_missing_column_are_clear(tmp_path):
 
 def test_column_mapping_and_tools_column(tmp_path):
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
-    row = {"conversation": [{"role": "user", "content": "call f"}, {"role": "assistant", "content": "",
-           "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1.5, "y": "s"}}}]}],
-           "functions": tools}  # fmt: skip
+    row = {
+        "conversation": [
+            {"role": "user", "content": "call f"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1.5, "y": "s"}}}],
+            },
+        ],
+        "functions": tools,
+    }
     write_jsonl(tmp_path / "calls.jsonl", [row])
-    recipe = recipe_for(tmp_path, [{"path": "calls.jsonl", "columns": {"messages": "conversation", "tools": "functions"}}],
-                        mode="tools")  # fmt: skip
+    recipe = recipe_for(
+        tmp_path, [{"path": "calls.jsonl", "columns": {"messages": "conversation", "tools": "functions"}}], mode="tools"
+    )
     dataset, _ = build_mixture(recipe, recipe.data.sources)
     call = dataset[0]["messages"][1]["tool_calls"][0]["function"]
     assert call["arguments"] == {"x": 1.5, "y": "s"}  # an object, as chat templates expect
@@ -103,17 +123,26 @@ def test_column_mapping_and_tools_column(tmp_path):
 def test_mixture_sizes_follow_samples_and_weight(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [GOOD] * 10)
     write_jsonl(tmp_path / "b.jsonl", [GOOD] * 10)
-    recipe = recipe_for(tmp_path, [{"path": "a.jsonl", "samples": 4}, {"path": "b.jsonl", "weight": 1.5},
-                                   {"builtin": "chat", "samples": 5}])  # fmt: skip
+    recipe = recipe_for(
+        tmp_path,
+        [{"path": "a.jsonl", "samples": 4}, {"path": "b.jsonl", "weight": 1.5}, {"builtin": "chat", "samples": 5}],
+    )
     dataset, reports = build_mixture(recipe, recipe.data.sources)
     assert [r.rows_used for r in reports] == [4, 15, 5]
     assert len(dataset) == 24
 
 
 def test_reasoning_content_is_folded_into_a_think_block_only_for_templates_that_drop_it(tmp_path, tokenizer):
-    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "4", "reasoning_content": "2+2"}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "4", "reasoning_content": "2+2"},
+        ]
+    }
     assert fold_reasoning(canonical_row(row, "reasoning"))["messages"][1] == {
-        "role": "assistant", "content": "<think>\n2+2\n</think>\n\n4"}
+        "role": "assistant",
+        "content": "<think>\n2+2\n</think>\n\n4",
+    }
     write_jsonl(tmp_path / "r.jsonl", [row])
     recipe = recipe_for(tmp_path, [{"path": "r.jsonl"}], mode="reasoning")
     kept, _ = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer)  # the harness template reads it

@@ -12,25 +12,50 @@ from harness.models.template_checks import TemplateRefusal, check_template, stop
 from harness.recipe import parse_recipe
 from harness.train import TrainError, build_trainer, train
 
-CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"},
-                     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"},
-                     {"role": "assistant", "content": "See you."}]}  # fmt: skip
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.",
-           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Bye"},
+        {"role": "assistant", "content": "See you."},
+    ]
+}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather of a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def tool_row(arguments):
-    return {"messages": [
-        {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "call0Oslo", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]},
-        {"role": "tool", "tool_call_id": "call0Oslo", "content": '{"temp": 3}'},
-        {"role": "assistant", "content": "It is 3 degrees."}], "tools": [WEATHER]}  # fmt: skip
+    return {
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": "call0Oslo", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call0Oslo", "content": '{"temp": 3}'},
+            {"role": "assistant", "content": "It is 3 degrees."},
+        ],
+        "tools": [WEATHER],
+    }
 
 
 NO_SYSTEM = {"messages": CHAT["messages"][1:]}
-THINKING = {"messages": [{"role": "user", "content": "2+3?"},
-                         {"role": "assistant", "content": "5", "reasoning_content": "2 plus 3 is 5."}]}  # fmt: skip
+THINKING = {
+    "messages": [
+        {"role": "user", "content": "2+3?"},
+        {"role": "assistant", "content": "5", "reasoning_content": "2 plus 3 is 5."},
+    ]
+}
 TRAINABLE = [name for name, family in FAMILIES.items() if family.trl_trains]
 REFUSED = [name for name, family in FAMILIES.items() if not family.trl_trains]
 
@@ -43,10 +68,19 @@ def stand_ins(harness_cache, tmp_path_factory):
 
 def family_recipe(tmp_path, model_path, rows, mode="chat", **sections):
     (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    data = {"name": "family", "mode": mode, "model": {"name": str(model_path), **sections.pop("model", {})},
-            "data": {"sources": [{"path": "rows.jsonl", **sections.pop("source", {})}], "shuffle": False},
-            "train": {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 512, "report_to": "none",
-                      **sections.pop("train", {})}}  # fmt: skip
+    data = {
+        "name": "family",
+        "mode": mode,
+        "model": {"name": str(model_path), **sections.pop("model", {})},
+        "data": {"sources": [{"path": "rows.jsonl", **sections.pop("source", {})}], "shuffle": False},
+        "train": {
+            "max_steps": 1,
+            "per_device_train_batch_size": 2,
+            "max_length": 512,
+            "report_to": "none",
+            **sections.pop("train", {}),
+        },
+    }
     return parse_recipe(data, source=tmp_path / "recipe.yaml")
 
 
@@ -58,10 +92,20 @@ def plain_trl_labels(model_path, rows, tmp_path):
 
     (tmp_path / "plain.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     dataset = datasets.load_dataset("json", data_files=str(tmp_path / "plain.jsonl"), split="train")
-    config = SFTConfig(output_dir=str(tmp_path / "plain"), assistant_only_loss=True, max_length=512, report_to="none",
-                       use_cpu=True, bf16=False)  # fmt: skip
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_path), args=config, train_dataset=dataset,
-                         processing_class=AutoTokenizer.from_pretrained(model_path))  # fmt: skip
+    config = SFTConfig(
+        output_dir=str(tmp_path / "plain"),
+        assistant_only_loss=True,
+        max_length=512,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_path),
+        args=config,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_path),
+    )
     return trainer.train_dataset["input_ids"], trainer.train_dataset["labels"]
 
 
@@ -139,8 +183,9 @@ def test_tool_rows_are_refused_for_templates_that_drop_tools(stand_ins, tmp_path
     llama3 = family_recipe(tmp_path, stand_ins["llama3"], [tool_row({"city": "Oslo"})], mode="tools")
     with pytest.raises(TrainError, match="llama3_training drops tool calls or tool results"):
         build_trainer(llama3, tmp_path / "llama3")
-    smollm3 = family_recipe(tmp_path, stand_ins["smollm3"], [tool_row({"city": "Oslo"})], mode="tools",
-                            train={"assistant_only_loss": False})  # fmt: skip
+    smollm3 = family_recipe(
+        tmp_path, stand_ins["smollm3"], [tool_row({"city": "Oslo"})], mode="tools", train={"assistant_only_loss": False}
+    )
     with pytest.raises(TrainError, match="ignores the `tools` argument"):
         build_trainer(smollm3, tmp_path / "smollm3")
     gemma3 = family_recipe(tmp_path, stand_ins["gemma3"], [tool_row({"city": "Oslo"})], mode="tools")
@@ -152,8 +197,13 @@ def test_tool_call_ids_are_kept_and_nothing_is_injected(stand_ins, tmp_path):
     """Mistral's template needs its 9-character call ids; a row without them is counted, named, not a traceback."""
     without_id = json.loads(json.dumps(tool_row({"city": "Oslo"})))
     del without_id["messages"][1]["tool_calls"][0]["id"]
-    recipe = family_recipe(tmp_path, stand_ins["mistral-v0.3"], [tool_row({"city": "Oslo"}), without_id, CHAT],
-                           mode="tools", train={"assistant_only_loss": False})  # fmt: skip
+    recipe = family_recipe(
+        tmp_path,
+        stand_ins["mistral-v0.3"],
+        [tool_row({"city": "Oslo"}), without_id, CHAT],
+        mode="tools",
+        train={"assistant_only_loss": False},
+    )
     trainer, tokenizer = build_trainer(recipe, tmp_path / "run")
     report = json.loads((tmp_path / "run" / "data" / "report.json").read_text())["train"][0]
     assert report["rows_used"] == 2
@@ -165,12 +215,18 @@ def test_tool_call_ids_are_kept_and_nothing_is_injected(stand_ins, tmp_path):
 
 
 def test_qwen3_thinking_reaches_the_template_and_enable_thinking_passes_through(stand_ins, tmp_path):
-    recipe = family_recipe(tmp_path, stand_ins["qwen3"], [THINKING], mode="reasoning",
-                           source={"chat_template_kwargs": {"enable_thinking": True}})  # fmt: skip
+    recipe = family_recipe(
+        tmp_path,
+        stand_ins["qwen3"],
+        [THINKING],
+        mode="reasoning",
+        source={"chat_template_kwargs": {"enable_thinking": True}},
+    )
     trainer, tokenizer = build_trainer(recipe, tmp_path / "run")
     row = trainer.train_dataset[0]
     assert row["messages"][1]["reasoning_content"] == "2 plus 3 is 5." and row["chat_template_kwargs"] == {
-        "enable_thinking": True}
+        "enable_thinking": True
+    }
     trained = trained_text(tokenizer, row)
     assert trained.startswith("<think>\n2 plus 3 is 5.\n</think>") and trained.endswith("5<|im_end|>\n")
 
@@ -190,8 +246,9 @@ def test_a_template_that_raises_any_python_error_is_named_not_a_traceback(stand_
         "{% elif m.role == 'tool' %}{{ m.content + m.missing.attribute }}{% else %}{{ m.content }}{% endif %}"
         "{% endfor %}"
     )
-    recipe = family_recipe(tmp_path, stand_ins["qwen2.5"], [CHAT, tool_row({"city": "Oslo"})],
-                           model={"chat_template": "bad.jinja"})  # fmt: skip
+    recipe = family_recipe(
+        tmp_path, stand_ins["qwen2.5"], [CHAT, tool_row({"city": "Oslo"})], model={"chat_template": "bad.jinja"}
+    )
     build_trainer(recipe, tmp_path / "run")
     report = json.loads((tmp_path / "run" / "data" / "report.json").read_text())["train"][0]
     [(reason, bad)] = report["bad_rows"].items()

@@ -10,15 +10,26 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness.data import builtin
 from harness.models.tiny import TinySpec, build_tiny_model
 
-SMALL = TinySpec(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                 num_key_value_heads=1, tokenizer_corpus_rows=100)  # fmt: skip
+SMALL = TinySpec(
+    vocab_size=512,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    tokenizer_corpus_rows=100,
+)
 
 
 def test_auto_tokenizer_gives_back_the_trained_tokenizer_token_for_token(tiny_path):
     trained = Tokenizer.from_file(str(tiny_path / "tokenizer.json"))
     loaded = AutoTokenizer.from_pretrained(tiny_path)
-    texts = [m["content"] for mode in builtin.MODES for row in builtin.generate(mode, "test", 20)
-             for m in row.get("messages", row.get("prompt", []))]  # fmt: skip
+    texts = [
+        m["content"]
+        for mode in builtin.MODES
+        for row in builtin.generate(mode, "test", 20)
+        for m in row.get("messages", row.get("prompt", []))
+    ]
     texts += ["  spaces\tand\ttabs\n\n", "Übersetze 1234567 😀", "<|im_start|>user\n<think>x</think><|im_end|>"]
     for text in texts:
         assert loaded(text, add_special_tokens=False)["input_ids"] == trained.encode(text).ids, text
@@ -39,8 +50,9 @@ def test_model_loads_like_a_hub_model_and_generates(tiny_path, tokenizer):
     assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 3e6
     assert (tiny_path / "model.safetensors").exists()
     assert json.loads((tiny_path / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True)  # fmt: skip
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**prompt, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > prompt["input_ids"].shape[1]
 

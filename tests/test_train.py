@@ -48,26 +48,39 @@ def test_only_assistant_or_completion_tokens_carry_labels(tiny_path, tokenizer, 
 
     recipe = short_recipe(mode)
     dataset, _ = build_mixture(recipe, recipe.data.sources)
-    trainer = SFTTrainer(model=str(tiny_path), args=build_sft_config(recipe, tmp_path, **training_defaults(recipe)),
-                         train_dataset=dataset.select(range(4)), processing_class=tokenizer)  # fmt: skip
+    trainer = SFTTrainer(
+        model=str(tiny_path),
+        args=build_sft_config(recipe, tmp_path, **training_defaults(recipe)),
+        train_dataset=dataset.select(range(4)),
+        processing_class=tokenizer,
+    )
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
-    for row, ids, labels in zip(dataset.select(range(4)), batch["input_ids"], batch["labels"]):
-        trained = tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
+    for row, ids, labels in zip(dataset.select(range(4)), batch["input_ids"], batch["labels"], strict=True):
+        trained = tokenizer.decode([i for i, label in zip(ids, labels, strict=True) if label != -100])
         answer = (row["messages"] if loss_on == "assistant" else row["completion"])[-1]["content"]
         assert trained.startswith(answer) and trained.rstrip().endswith("<|im_end|>"), trained
-        assert "<|im_start|>" not in trained and row["messages" if loss_on == "assistant" else "prompt"][0]["content"] not in trained
+        assert (
+            "<|im_start|>" not in trained
+            and row["messages" if loss_on == "assistant" else "prompt"][0]["content"] not in trained
+        )
 
 
 def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
     import torch
 
     base_run = runs["reasoning"].parent
-    recipe = short_recipe("reasoning", model={"name": str(base_run)},
-                          peft={"r": 8, "lora_alpha": 16, "target_modules": "all-linear"}, train={"max_steps": 6})  # fmt: skip
+    recipe = short_recipe(
+        "reasoning",
+        model={"name": str(base_run)},
+        peft={"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
+        train={"max_steps": 6},
+    )
     adapter_dir = train(recipe, tmp_path / "lora")
     assert (adapter_dir / "adapter_config.json").exists() and (adapter_dir / "adapter_model.safetensors").exists()
     assert not (adapter_dir / "model.safetensors").exists()
-    assert json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == str(runs["reasoning"])
+    assert json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        runs["reasoning"]
+    )
     tuned, base = load_model(str(adapter_dir), merge_adapter=True), load_model(str(runs["reasoning"]))
     inputs = tokenizer("Mia has 12 apples.", return_tensors="pt")
     with torch.no_grad():
@@ -78,15 +91,27 @@ def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
 def test_a_mixture_with_held_out_tasks_fails_before_training(tmp_path):
     from harness.train import TrainError
 
-    leaky = short_recipe("instruct", data={"sources": [{"builtin": "instruct", "samples": 50},
-                                                       {"builtin": "instruct", "split": "test", "samples": 50}]},
-                         eval={"suites": [{"suite": "instruct"}]})  # fmt: skip
-    with pytest.raises(TrainError, match=r"builtin:instruct: task 'reverse_words' is held out for zero-shot evaluation"):
+    leaky = short_recipe(
+        "instruct",
+        data={
+            "sources": [{"builtin": "instruct", "samples": 50}, {"builtin": "instruct", "split": "test", "samples": 50}]
+        },
+        eval={"suites": [{"suite": "instruct"}]},
+    )
+    with pytest.raises(
+        TrainError, match=r"builtin:instruct: task 'reverse_words' is held out for zero-shot evaluation"
+    ):
         train(leaky, tmp_path / "leaky")
     assert not (tmp_path / "leaky" / "train").exists()
     rows = [{"prompt": "Name the topic.\nIt rains.", "completion": "the topic is weather", "source": "builtin:topics"}]
     (tmp_path / "own.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    own = parse_recipe({"name": "own", "mode": "instruct", "data": {"sources": [{"path": str(tmp_path / "own.jsonl")}]},
-                        "eval": {"suites": [{"suite": "instruct"}]}})  # fmt: skip
+    own = parse_recipe(
+        {
+            "name": "own",
+            "mode": "instruct",
+            "data": {"sources": [{"path": str(tmp_path / "own.jsonl")}]},
+            "eval": {"suites": [{"suite": "instruct"}]},
+        }
+    )
     with pytest.raises(TrainError, match="source 'builtin:topics' is where held-out tasks come from"):
         train(own, tmp_path / "own")

@@ -137,7 +137,9 @@ def _tool_call(call: Any, where: str) -> dict:
     if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
         raise RowError(f"{where} has no function name")
     arguments = parse_arguments(function.get("arguments", {}), where)
-    kept = {key: value for key, value in call.items() if key not in ("function", "name", "arguments") and value is not None}
+    kept = {
+        key: value for key, value in call.items() if key not in ("function", "name", "arguments") and value is not None
+    }
     extra = {key: value for key, value in function.items() if key not in ("name", "arguments") and value is not None}
     return {"type": "function", **kept, "function": {"name": function["name"], "arguments": arguments, **extra}}
 

@@ -20,9 +20,19 @@ from harness.data.formats import RowError
 
 # ShareGPT speakers and their roles; Hermes and LLaMA-Factory add tool turns.
 SPEAKERS = {
-    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
-    "chatgpt": "assistant", "bing": "assistant", "system": "system", "tool": "tool", "observation": "tool",
-    "function_response": "tool", "ipython": "tool", "function_call": "function_call",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "observation": "tool",
+    "function_response": "tool",
+    "ipython": "tool",
+    "function_call": "function_call",
 }
 MAX_LITERAL_CHARS = 1_000_000  # a Python-literal dump longer than this is not parsed
 
@@ -90,7 +100,9 @@ def _is_hermes(row: dict) -> bool:
 def _sharegpt(row: dict) -> dict:
     """ShareGPT -> messages. LLaMA-Factory's `function_call` turns (a JSON call) become assistant tool calls,
     `observation` turns tool results; a `system` column becomes the system turn."""
-    messages = [{"role": "system", "content": row["system"]}] if isinstance(row.get("system"), str) and row["system"] else []
+    messages = (
+        [{"role": "system", "content": row["system"]}] if isinstance(row.get("system"), str) and row["system"] else []
+    )
     for role, text in _turns(row):
         if role == "function_call":
             calls = _loads(text, "function_call turn")
@@ -180,8 +192,12 @@ def _is_alpaca(row: dict) -> bool:
 
 def _alpaca(row: dict) -> dict:
     prompt = _join(row.get("instruction"), row.get("input"))
-    messages = [{"role": "system", "content": row["system"]}] if isinstance(row.get("system"), str) and row["system"] else []
-    return {"messages": [*messages, {"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]}
+    messages = (
+        [{"role": "system", "content": row["system"]}] if isinstance(row.get("system"), str) and row["system"] else []
+    )
+    return {
+        "messages": [*messages, {"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
+    }
 
 
 def _is_natural_instructions(row: dict) -> bool:
@@ -237,7 +253,9 @@ def _glaive(row: dict) -> dict:
             call = GLAIVE_CALL.search(text)
             quoted = re.sub(r"'(\{.*\})'", r"\1", call.group(1), flags=re.DOTALL) if call else text
             content = text[: call.start()].strip() if call else ""
-            messages.append({"role": "assistant", "content": content, "tool_calls": [_call(_loads(quoted, "functioncall"))]})
+            messages.append(
+                {"role": "assistant", "content": content, "tool_calls": [_call(_loads(quoted, "functioncall"))]}
+            )
         else:
             messages.append({"role": "assistant", "content": text})
     if not messages:
@@ -283,7 +301,11 @@ def _call(call: Any) -> dict:
         raise RowError("a tool call is not an object")
     arguments = function.get("arguments", function.get("parameters", {}))
     kept = {key: value for key, value in call.items() if key in ("id", "type")}
-    return {"type": "function", **kept, "function": {"name": function.get("name"), "arguments": _loads(arguments, "arguments")}}
+    return {
+        "type": "function",
+        **kept,
+        "function": {"name": function.get("name"), "arguments": _loads(arguments, "arguments")},
+    }
 
 
 def _join(*parts: Any) -> str:
@@ -293,29 +315,75 @@ def _join(*parts: Any) -> str:
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in [
-        Layout("messages", ("messages", "tools", "chat_template_kwargs"), _is_messages, _identity,
-               "OpenAI/TRL `messages` (+ `tools`)"),
-        Layout("prompt_completion", ("prompt", "completion", "tools", "chat_template_kwargs"),
-               _is_prompt_completion, _identity, "TRL prompt/completion"),
-        Layout("hermes", ("conversations",), _is_hermes, _hermes,
-               "Hermes function calling: tools from the system turn, <tool_call> blocks -> tool_calls, <think> -> "
-               "reasoning_content"),
-        Layout("sharegpt", ("conversations", "system", "tools"), _is_sharegpt, _sharegpt,
-               "ShareGPT `conversations` (from/value): human -> user, gpt -> assistant, function_call -> "
-               "tool_calls, observation -> tool"),
-        Layout("xlam", ("query", "tools", "answers"), _is_xlam, _xlam,
-               "xLAM: query -> user, answers -> tool_calls, tools -> JSON schemas"),
-        Layout("alpaca", ("instruction", "input", "output", "system"), _is_alpaca, _alpaca,
-               "Alpaca: instruction + input -> user, output -> assistant"),
-        Layout("natural_instructions", ("definition", "inputs", "targets"), _is_natural_instructions,
-               _natural_instructions, "Super-NaturalInstructions: definition + inputs -> prompt, targets -> completion"),
+        Layout(
+            "messages",
+            ("messages", "tools", "chat_template_kwargs"),
+            _is_messages,
+            _identity,
+            "OpenAI/TRL `messages` (+ `tools`)",
+        ),
+        Layout(
+            "prompt_completion",
+            ("prompt", "completion", "tools", "chat_template_kwargs"),
+            _is_prompt_completion,
+            _identity,
+            "TRL prompt/completion",
+        ),
+        Layout(
+            "hermes",
+            ("conversations",),
+            _is_hermes,
+            _hermes,
+            "Hermes function calling: tools from the system turn, <tool_call> blocks -> tool_calls, <think> -> "
+            "reasoning_content",
+        ),
+        Layout(
+            "sharegpt",
+            ("conversations", "system", "tools"),
+            _is_sharegpt,
+            _sharegpt,
+            "ShareGPT `conversations` (from/value): human -> user, gpt -> assistant, function_call -> "
+            "tool_calls, observation -> tool",
+        ),
+        Layout(
+            "xlam",
+            ("query", "tools", "answers"),
+            _is_xlam,
+            _xlam,
+            "xLAM: query -> user, answers -> tool_calls, tools -> JSON schemas",
+        ),
+        Layout(
+            "alpaca",
+            ("instruction", "input", "output", "system"),
+            _is_alpaca,
+            _alpaca,
+            "Alpaca: instruction + input -> user, output -> assistant",
+        ),
+        Layout(
+            "natural_instructions",
+            ("definition", "inputs", "targets"),
+            _is_natural_instructions,
+            _natural_instructions,
+            "Super-NaturalInstructions: definition + inputs -> prompt, targets -> completion",
+        ),
         Layout("flan", ("inputs", "targets"), _is_flan, _flan, "FLAN / P3: inputs -> prompt, targets -> completion"),
-        Layout("glaive", ("system", "chat"), _is_glaive, _glaive,
-               "glaive function calling: USER/ASSISTANT/FUNCTION RESPONSE text parsed into turns"),
-        Layout("oasst", (), _is_oasst, _identity, "OpenAssistant message trees",
-               refusal="oasst-style rows are single messages of a tree (message_id/parent_id), not conversations: "
-               "use a flattened export (e.g. OpenAssistant/oasst_top1_2023-08-25 in ShareGPT form) or build one "
-               "`messages` list per path from the root to a leaf first"),
+        Layout(
+            "glaive",
+            ("system", "chat"),
+            _is_glaive,
+            _glaive,
+            "glaive function calling: USER/ASSISTANT/FUNCTION RESPONSE text parsed into turns",
+        ),
+        Layout(
+            "oasst",
+            (),
+            _is_oasst,
+            _identity,
+            "OpenAssistant message trees",
+            refusal="oasst-style rows are single messages of a tree (message_id/parent_id), not conversations: "
+            "use a flattened export (e.g. OpenAssistant/oasst_top1_2023-08-25 in ShareGPT form) or build one "
+            "`messages` list per path from the root to a leaf first",
+        ),
     ]
 }
 

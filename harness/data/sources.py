@@ -69,7 +69,8 @@ class SourceReport:
             "rows_used": self.rows_used,
             "rows_bad": self.bad_count,
             "bad_rows": {
-                reason: {"count": len(rows), "rows": rows[:SHOWN_ROWS_PER_REASON]} for reason, rows in self.bad_rows.items()
+                reason: {"count": len(rows), "rows": rows[:SHOWN_ROWS_PER_REASON]}
+                for reason, rows in self.bad_rows.items()
             },
             "unused_columns": self.unused_columns,
         }
@@ -78,8 +79,9 @@ class SourceReport:
         return "; ".join(f"{reason} (x{len(rows)}, rows {rows[:5]})" for reason, rows in self.bad_rows.items())
 
 
-def read_source(source: SourceSettings, recipe: Recipe, split: str | None = None,
-                limit: int | None = None) -> tuple[list, SourceReport]:  # fmt: skip
+def read_source(
+    source: SourceSettings, recipe: Recipe, split: str | None = None, limit: int | None = None
+) -> tuple[list, SourceReport]:
     """Rows of one source in TRL's formats (before checking), each a dict, or a RowError saying why not.
     `limit` reads only the first rows (what `harness validate` looks at)."""
     split = split or source.split
@@ -95,7 +97,10 @@ def read_source(source: SourceSettings, recipe: Recipe, split: str | None = None
     raw = _read_file(recipe.resolve(source.path), limit) if source.path else _read_hub(source, split, limit)
     rows = _convert(_map_columns(raw, source), source, report)
     if source.chat_template_kwargs:
-        rows = [{**row, "chat_template_kwargs": source.chat_template_kwargs} if isinstance(row, dict) else row for row in rows]
+        rows = [
+            {**row, "chat_template_kwargs": source.chat_template_kwargs} if isinstance(row, dict) else row
+            for row in rows
+        ]
     return rows, report
 
 
@@ -127,7 +132,7 @@ def _read_file(path: Path, limit: int | None = None) -> list:
 
     try:
         dataset = datasets.load_dataset(kind, data_files=str(path), split="train")
-    except Exception as error:  # noqa: BLE001 - arrow raises many types for a broken file; the message names it
+    except Exception as error:  # arrow raises many types for a broken file; the message names it
         raise DataError(f"{path}: not a readable {kind} file ({type(error).__name__}: {error})") from None
     return dataset.select(range(min(limit, len(dataset)))).to_list() if limit else dataset.to_list()
 
@@ -174,7 +179,7 @@ def _read_hub(source: SourceSettings, split: str, limit: int | None = None) -> l
             stream = datasets.load_dataset(source.hub, source.subset, split=split, streaming=True)
             return list(stream.take(limit))
         dataset = datasets.load_dataset(source.hub, source.subset, split=split)
-    except Exception as error:  # noqa: BLE001 - datasets raises many types; the message says what to fix
+    except Exception as error:  # datasets raises many types; the message says what to fix
         raise DataError(
             f"hub:{source.hub} (split {split!r}) could not be loaded: {error}. Offline? "
             "Download it where there is internet, or point `path:` at a local copy."
@@ -249,8 +254,12 @@ def _convert(rows: list, source: SourceSettings, report: SourceReport) -> list:
             converted.append(RowError(f"not a {layout.name} row ({type(error).__name__}: {error})"))
     report.unused_columns = dict(sorted(unused.items()))
     if unused:
-        log.warning("%s: column(s) no layout reads, left out of training: %s (non-empty rows). Map them with "
-                    "`columns:` if they matter.", source.label, report.unused_columns)  # fmt: skip
+        log.warning(
+            "%s: column(s) no layout reads, left out of training: %s (non-empty rows). Map them with "
+            "`columns:` if they matter.",
+            source.label,
+            report.unused_columns,
+        )
     return converted
 
 
@@ -269,8 +278,9 @@ def _row_chars(row: dict) -> int:
     return sum(len(value) if isinstance(value, str) else len(json.dumps(value, default=str)) for value in values)
 
 
-def rendered_lengths(rows: list[dict], tokenizer, max_length: int,
-                     template: str | None = None) -> tuple[dict[int, str], set[int]]:  # fmt: skip
+def rendered_lengths(
+    rows: list[dict], tokenizer, max_length: int, template: str | None = None
+) -> tuple[dict[int, str], set[int]]:
     """({row index: why the chat template cannot render it}, indices of rows longer than `max_length`
     tokens once rendered, which the trainer would cut silently). A text of at most max_length UTF-8
     bytes cannot be longer (a token covers at least one byte), so only longer texts are tokenized;
@@ -282,20 +292,31 @@ def rendered_lengths(rows: list[dict], tokenizer, max_length: int,
             overlong.add(index)
             continue
         try:
-            texts[index] = tokenizer.apply_chat_template(conversation_of(row), tools=tools_of(row), tokenize=False,
-                                                         chat_template=template,
-                                                         **(row.get("chat_template_kwargs") or {}))  # fmt: skip
+            texts[index] = tokenizer.apply_chat_template(
+                conversation_of(row),
+                tools=tools_of(row),
+                tokenize=False,
+                chat_template=template,
+                **(row.get("chat_template_kwargs") or {}),
+            )
         except RENDER_ERRORS as error:
             failed[index] = f"the chat template fails on it: {type(error).__name__}: {error}"
     candidates = [i for i, text in texts.items() if len(text.encode()) > max_length]
     if candidates:
         lengths = tokenizer([texts[i] for i in candidates], add_special_tokens=False, return_length=True)["length"]
-        overlong |= {i for i, length in zip(candidates, lengths) if length > max_length}
+        overlong |= {i for i, length in zip(candidates, lengths, strict=True) if length > max_length}
     return failed, overlong
 
 
-def check_rows(rows: list, mode: str, report: SourceReport, on_error: str, tokenizer=None,
-               max_length: int | None = None, template: str | None = None) -> list[dict]:  # fmt: skip
+def check_rows(
+    rows: list,
+    mode: str,
+    report: SourceReport,
+    on_error: str,
+    tokenizer=None,
+    max_length: int | None = None,
+    template: str | None = None,
+) -> list[dict]:
     """Canonical rows; malformed ones (and, given the tokenizer, rows the template cannot render or longer
     than `max_length`) are counted per reason with their row numbers, or abort. `template` is the one
     training renders with (default: the tokenizer's); where it does not read `reasoning_content`, the
@@ -354,8 +375,9 @@ def size_rows(rows: list[dict], source: SourceSettings, rng: random.Random) -> l
     return list(rows)
 
 
-def build_mixture(recipe: Recipe, sources: list[SourceSettings], split: str | None = None, tokenizer=None,
-                  template: str | None = None):  # fmt: skip
+def build_mixture(
+    recipe: Recipe, sources: list[SourceSettings], split: str | None = None, tokenizer=None, template: str | None = None
+):
     """(datasets.Dataset, [SourceReport]) for the given sources of the recipe. Given the tokenizer (and the
     template training renders with), rows it cannot render or longer than `train.max_length` count as
     malformed instead of failing or being truncated in the trainer."""
@@ -370,8 +392,10 @@ def build_mixture(recipe: Recipe, sources: list[SourceSettings], split: str | No
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)
         if not used:
-            raise DataError(f"{source.label}: no usable rows ({report.bad_count} malformed of {report.rows_read}: "
-                            f"{report.reasons()})")  # fmt: skip
+            raise DataError(
+                f"{source.label}: no usable rows ({report.bad_count} malformed of {report.rows_read}: "
+                f"{report.reasons()})"
+            )
         log.info("%s: %d rows read, %d valid, %d used", source.label, report.rows_read, report.rows_valid, len(used))
         mixed += used
         reports.append(report)

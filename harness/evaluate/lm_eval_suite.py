@@ -48,7 +48,9 @@ def run_lm_eval(model_path: str, suite, backend: str, out_dir: Path, base_dir: P
     if not tasks:
         raise ValueError(f"suite {suite.name or 'lm_eval'}: options.tasks names no lm_eval task")
     include = options.pop("include_path", None)
-    include_path = (base_dir / include if base_dir and not Path(include).is_absolute() else Path(include)) if include else None
+    include_path = (
+        (base_dir / include if base_dir and not Path(include).is_absolute() else Path(include)) if include else None
+    )
     data_file = Path(suite.path) if suite.path else None
     if data_file and base_dir and not data_file.is_absolute():
         data_file = base_dir / data_file
@@ -63,13 +65,20 @@ def run_lm_eval(model_path: str, suite, backend: str, out_dir: Path, base_dir: P
         if base:
             model_args["peft"] = model_path
     results = lm_eval.simple_evaluate(
-        model="vllm" if backend == "vllm" else "hf", model_args=model_args,
-        tasks=task_configs(tasks, include_path, data_file), limit=suite.samples,
+        model="vllm" if backend == "vllm" else "hf",
+        model_args=model_args,
+        tasks=task_configs(tasks, include_path, data_file),
+        limit=suite.samples,
         task_manager=TaskManager(include_path=str(include_path)) if include_path else TaskManager(),
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        log_samples=True, device=options.pop("device", "cuda" if torch.cuda.is_available() else "cpu"),
-        batch_size=options.pop("batch_size", 8), **options,
-    )  # fmt: skip
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+        log_samples=True,
+        device=options.pop("device", "cuda" if torch.cuda.is_available() else "cpu"),
+        batch_size=options.pop("batch_size", 8),
+        **options,
+    )
     metrics = {}
     for task, values in results["results"].items():
         for key, value in values.items():
@@ -78,18 +87,34 @@ def run_lm_eval(model_path: str, suite, backend: str, out_dir: Path, base_dir: P
     first_task = next(iter(results["results"]))
     headline_key = f"{first_task}/{headline}" if headline else next(iter(metrics))
     # lm_eval logs each document once per filter
-    records = [{"task": task, "doc_id": s["doc_id"], "filter": s.get("filter"), "target": s["target"],
-                "outputs": s["resps"], "filtered": s["filtered_resps"], **{k: s[k] for k in s if k in ("exact_match",)}}
-               for task, samples in results.get("samples", {}).items() for s in samples]  # fmt: skip
+    records = [
+        {
+            "task": task,
+            "doc_id": s["doc_id"],
+            "filter": s.get("filter"),
+            "target": s["target"],
+            "outputs": s["resps"],
+            "filtered": s["filtered_resps"],
+            **{k: s[k] for k in s if k in ("exact_match",)},
+        }
+        for task, samples in results.get("samples", {}).items()
+        for s in samples
+    ]
     documents = {(r["task"], r["doc_id"]) for r in records}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in records))
     summary = {
-        "version": 1, "suite": suite.name or "lm_eval", "kind": "lm_eval", "model_path": model_path,
-        "backend": "vllm" if backend == "vllm" else "hf", "n_items": len(documents),
-        "headline_metric": headline_key, "metrics": {**metrics, "accuracy": metrics.get(headline_key)},
-        "generation": {"lm_eval": {k: v for k, v in options.items()}}, "task_versions": results.get("versions", {}),
+        "version": 1,
+        "suite": suite.name or "lm_eval",
+        "kind": "lm_eval",
+        "model_path": model_path,
+        "backend": "vllm" if backend == "vllm" else "hf",
+        "n_items": len(documents),
+        "headline_metric": headline_key,
+        "metrics": {**metrics, "accuracy": metrics.get(headline_key)},
+        "generation": {"lm_eval": {k: v for k, v in options.items()}},
+        "task_versions": results.get("versions", {}),
         "packages": package_versions(),
-    }  # fmt: skip
+    }
     write_json(out_dir / "summary.json", summary)
     return summary

@@ -36,12 +36,20 @@ def sha256(text: str) -> str:
 
 
 def render_prompt(tokenizer, item: Item, chat_template_kwargs: dict) -> str:
-    return tokenizer.apply_chat_template(item.messages, tools=item.tools, tokenize=False, add_generation_prompt=True,
-                                         **chat_template_kwargs)  # fmt: skip
+    return tokenizer.apply_chat_template(
+        item.messages, tools=item.tools, tokenize=False, add_generation_prompt=True, **chat_template_kwargs
+    )
 
 
-def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int = 0,
-             model_settings: ModelSettings | None = None, base_dir: Path | None = None, backend=None) -> dict:  # fmt: skip
+def evaluate(
+    model: str,
+    settings: EvalSettings,
+    out_dir: str | Path,
+    seed: int = 0,
+    model_settings: ModelSettings | None = None,
+    base_dir: Path | None = None,
+    backend=None,
+) -> dict:
     """Evaluate a model reference on every suite of `settings`; returns {suite name: summary}."""
     model, model_settings = str(model), model_settings or ModelSettings()
     out_dir = Path(out_dir)
@@ -70,15 +78,22 @@ def evaluate(model: str, settings: EvalSettings, out_dir: str | Path, seed: int 
             from harness.evaluate.lm_eval_suite import run_lm_eval
 
             name = suite_settings.name or "lm_eval"
-            summaries[name] = run_lm_eval(model_path, suite_settings, pick_backend(settings.backend), out_dir / name,
-                                          base_dir, seed)  # fmt: skip
+            summaries[name] = run_lm_eval(
+                model_path, suite_settings, pick_backend(settings.backend), out_dir / name, base_dir, seed
+            )
             continue
         suite = suites[id(suite_settings)]
-        reproduce = {"suite": suite_settings.model_dump(), "seed": seed, "backend": settings.backend,
-                     "batch_size": settings.batch_size, "backend_options": settings.backend_options,
-                     "model_settings": model_settings.model_dump(mode="json")}  # fmt: skip
-        summaries[suite.name] = run_suite(suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path,
-                                          reproduce)  # fmt: skip
+        reproduce = {
+            "suite": suite_settings.model_dump(),
+            "seed": seed,
+            "backend": settings.backend,
+            "batch_size": settings.batch_size,
+            "backend_options": settings.backend_options,
+            "model_settings": model_settings.model_dump(mode="json"),
+        }
+        summaries[suite.name] = run_suite(
+            suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path, reproduce
+        )
     if is_main_process():
         write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
     return summaries
@@ -89,15 +104,25 @@ def model_identity(model_path: str) -> str:
     folder = Path(model_path)
     if not folder.is_dir():
         return model_path
-    return sha256(json.dumps(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file())))
+    return sha256(
+        json.dumps(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()))
+    )
 
 
 def _fingerprint(suite: Suite, settings: EvalSettings, tokenizer, model_path: str) -> str:
     """What a finished record depends on: reuse it only if none of this changed."""
-    return sha256(json.dumps({
-        "generation": settings.generation.model_dump(), "model": model_path, "weights": model_identity(model_path),
-        "template": sha256(tokenizer.chat_template or ""), "items": [i.id for i in suite.items],
-    }, sort_keys=True))  # fmt: skip
+    return sha256(
+        json.dumps(
+            {
+                "generation": settings.generation.model_dump(),
+                "model": model_path,
+                "weights": model_identity(model_path),
+                "template": sha256(tokenizer.chat_template or ""),
+                "items": [i.id for i in suite.items],
+            },
+            sort_keys=True,
+        )
+    )
 
 
 def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
@@ -115,8 +140,16 @@ def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
     return records
 
 
-def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suite_dir: Path, model: str,
-              model_path: str, reproduce: dict | None = None) -> dict | None:  # fmt: skip
+def run_suite(
+    suite: Suite,
+    tokenizer,
+    backend_for,
+    settings: EvalSettings,
+    suite_dir: Path,
+    model: str,
+    model_path: str,
+    reproduce: dict | None = None,
+) -> dict | None:
     """`backend_for()` gives the backend; it is called only when some item still needs generating.
     `reproduce`: the settings that made the items and outputs, recorded in the summary.
     Returns the summary (None on the ranks other than 0 of a launched group)."""
@@ -174,20 +207,32 @@ def run_suite(suite: Suite, tokenizer, backend_for, settings: EvalSettings, suit
         "metrics": summarize(suite, records),
         "generation": generation.model_dump(),
         "chat_template_sha256": sha256(tokenizer.chat_template or ""),
-        "system_prompt_sha256": sha256(json.dumps(sorted({m["content"] for i in suite.items for m in i.messages
-                                                          if m["role"] == "system"}))),  # fmt: skip
+        "system_prompt_sha256": sha256(
+            json.dumps(sorted({m["content"] for i in suite.items for m in i.messages if m["role"] == "system"}))
+        ),
         "packages": package_versions(),
         "reproduce": reproduce or {},
     }
     write_json(suite_dir / "summary.json", summary)
-    write_json(suite_dir / "timing.json", {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending),
-                                           "processes": ranks})  # fmt: skip
+    write_json(
+        suite_dir / "timing.json",
+        {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending), "processes": ranks},
+    )
     return summary
 
 
-def _generate_into(path: Path, items: list[Item], suite: Suite, tokenizer, backend, settings: EvalSettings,
-                   fingerprint: str, done: dict) -> None:  # fmt: skip
-    """Generate and score in chunks, appending each finished chunk to `path` (synced: a kill loses at most one chunk)."""
+def _generate_into(
+    path: Path,
+    items: list[Item],
+    suite: Suite,
+    tokenizer,
+    backend,
+    settings: EvalSettings,
+    fingerprint: str,
+    done: dict,
+) -> None:
+    """Generate and score in chunks, appending each finished chunk to `path` (synced: a kill loses at most one
+    chunk)."""
     from tqdm.auto import tqdm
 
     generation = settings.generation
@@ -197,10 +242,13 @@ def _generate_into(path: Path, items: list[Item], suite: Suite, tokenizer, backe
         for start in range(0, len(items), chunk):
             batch = items[start : start + chunk]
             prompts = [_render_or_error(tokenizer, item, generation.chat_template_kwargs) for item in batch]
-            requests = [Request(prompt, item.messages, item.tools) for item, prompt in zip(batch, prompts)
-                        if not isinstance(prompt, Generation)]  # fmt: skip
+            requests = [
+                Request(prompt, item.messages, item.tools)
+                for item, prompt in zip(batch, prompts, strict=True)
+                if not isinstance(prompt, Generation)
+            ]
             generated = iter(_generate(backend, requests, generation) if requests else [])
-            for item, prompt in zip(batch, prompts):
+            for item, prompt in zip(batch, prompts, strict=True):
                 outputs = [prompt] * generation.n if isinstance(prompt, Generation) else next(generated)
                 record = _record(suite, item, "" if isinstance(prompt, Generation) else prompt, outputs, fingerprint)
                 done[item.id] = record
@@ -222,20 +270,22 @@ def _render_or_error(tokenizer, item: Item, chat_template_kwargs: dict) -> str |
     try:
         return render_prompt(tokenizer, item, chat_template_kwargs)
     except RENDER_ERRORS as error:
-        return Generation("", "error", error=f"the chat template cannot render this item: {type(error).__name__}: {error}")
+        return Generation(
+            "", "error", error=f"the chat template cannot render this item: {type(error).__name__}: {error}"
+        )
 
 
 def _generate(backend, requests: list[Request], settings) -> list[list[Generation]]:
     """A failing batch is retried one request at a time, so one bad sample cannot sink the others."""
     try:
         return backend.generate(requests, settings)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         log.warning("batch generation failed (%s); retrying one by one", error)
     results = []
     for request in requests:
         try:
             results.append(backend.generate([request], settings)[0])
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             results.append([Generation("", "error", error=f"{type(error).__name__}: {error}")] * settings.n)
     return results
 

@@ -12,13 +12,16 @@ from harness.files import write_json, write_text
 from harness.recipe import Recipe, SuiteSettings
 
 
-def score_predictions(suite_name: str, predictions: str | Path, out_dir: str | Path, path: str | None = None,
-                      recipe: Recipe | None = None) -> dict:  # fmt: skip
+def score_predictions(
+    suite_name: str, predictions: str | Path, out_dir: str | Path, path: str | None = None, recipe: Recipe | None = None
+) -> dict:
     configured = next((s for s in (recipe.eval.suites if recipe else []) if (s.name or s.suite) == suite_name), None)
     settings = configured or SuiteSettings(suite=suite_name, path=path)
     if path:
         settings = settings.model_copy(update={"path": path})
-    suite = build_suite(settings, recipe.seed if recipe else 0, recipe.source_path.parent if recipe and recipe.source_path else None)
+    suite = build_suite(
+        settings, recipe.seed if recipe else 0, recipe.source_path.parent if recipe and recipe.source_path else None
+    )
     by_id, unreadable = {}, 0
     for line in Path(predictions).read_text(encoding="utf-8").splitlines():
         try:
@@ -26,14 +29,24 @@ def score_predictions(suite_name: str, predictions: str | Path, out_dir: str | P
             by_id[str(row["id"])] = row["prediction"] if isinstance(row["prediction"], list) else [row["prediction"]]
         except (json.JSONDecodeError, KeyError, TypeError):
             unreadable += line.strip() != ""
-    records = [_record(suite, item, "", [Generation(str(p), "stop") for p in by_id[item.id]], "score")
-               for item in suite.items if item.id in by_id]  # fmt: skip
+    records = [
+        _record(suite, item, "", [Generation(str(p), "stop") for p in by_id[item.id]], "score")
+        for item in suite.items
+        if item.id in by_id
+    ]
     if not records:
         raise ValueError(f"none of the {len(by_id)} predictions matches an item id of suite {suite_name!r}")
     item_ids = {item.id for item in suite.items}
-    summary = {"suite": suite.name, "kind": suite.kind, "predictions": str(predictions), "n_items": len(records),
-               "n_missing": len(item_ids - set(by_id)), "n_unknown": len(set(by_id) - item_ids),
-               "n_unreadable_lines": unreadable, "metrics": summarize(suite, records)}  # fmt: skip
+    summary = {
+        "suite": suite.name,
+        "kind": suite.kind,
+        "predictions": str(predictions),
+        "n_items": len(records),
+        "n_missing": len(item_ids - set(by_id)),
+        "n_unknown": len(set(by_id) - item_ids),
+        "n_unreadable_lines": unreadable,
+        "metrics": summarize(suite, records),
+    }
     out_dir = Path(out_dir)
     write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     write_json(out_dir / "summary.json", summary)

@@ -41,7 +41,7 @@ class Suite:
     def score(self, prediction: str, item: Item) -> Verdict:
         try:
             return self.scorer(prediction, item.reference, {**item.meta, "tools": item.tools})
-        except Exception as error:  # noqa: BLE001 - one broken sample is a failure with its reason, never a crash
+        except Exception as error:  # one broken sample is a failure with its reason, never a crash
             return Verdict(False, 0.0, f"scorer error: {type(error).__name__}: {error}")
 
 
@@ -58,8 +58,14 @@ SHIPPED_DATA = {"gsm8k": DATA / "gsm8k" / "test.jsonl", "bfcl": DATA / "bfcl"}
 
 
 def build_suite(settings: SuiteSettings, seed: int = 0, base_dir: Path | None = None) -> Suite:
-    builders = {"reasoning": _reasoning, "tools": _tools, "chat": _chat, "instruct": _instruct,
-                "gsm8k": _gsm8k, "bfcl": _bfcl}  # fmt: skip
+    builders = {
+        "reasoning": _reasoning,
+        "tools": _tools,
+        "chat": _chat,
+        "instruct": _instruct,
+        "gsm8k": _gsm8k,
+        "bfcl": _bfcl,
+    }
     if settings.suite not in builders:
         raise SuiteError(f"unknown suite {settings.suite!r}; expected one of {sorted(builders)}")
     path = SHIPPED_DATA.get(settings.suite)
@@ -87,8 +93,15 @@ def _gsm8k(settings, seed, path):
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
             row = json.loads(line)
-            items.append(Item(f"gsm8k-{number:05d}", [{"role": "user", "content": row["question"]}], row["answer"],
-                              None, {"task": "gsm8k"}))  # fmt: skip
+            items.append(
+                Item(
+                    f"gsm8k-{number:05d}",
+                    [{"role": "user", "content": row["question"]}],
+                    row["answer"],
+                    None,
+                    {"task": "gsm8k"},
+                )
+            )
     return items, reasoning.score
 
 
@@ -96,8 +109,10 @@ def _tools(settings, seed, path):
     items = []
     for row in _generated(settings, seed, "tools"):
         *prompt, answer = row["messages"]
-        calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
-                 for c in answer["tool_calls"] or []]  # fmt: skip
+        calls = [
+            {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+            for c in answer["tool_calls"] or []
+        ]
         reference = answer["content"] if row["meta"]["category"] == "response" else toolcall.gold_from_calls(calls)
         items.append(Item(row["id"], prompt, reference, json.loads(row["tools"]), row["meta"]))
     return items, _tool_or_text
@@ -112,7 +127,9 @@ def _tool_or_text(prediction: str, reference, meta: dict) -> Verdict:
 
 def _chat(settings, seed, path):
     rows = _generated(settings, seed, "chat")
-    return [Item(r["id"], r["messages"][:-1], r["messages"][-1]["content"], None, r["meta"]) for r in rows], _text_scorer
+    return [
+        Item(r["id"], r["messages"][:-1], r["messages"][-1]["content"], None, r["meta"]) for r in rows
+    ], _text_scorer
 
 
 def _text_scorer(prediction: str, reference: str, meta: dict) -> Verdict:
@@ -129,15 +146,29 @@ def _instruct(settings, seed, path):
 
 
 # BFCL v4's single-turn categories, in the leaderboard's column order (multi-turn and agentic ones are not run).
-BFCL_CATEGORIES = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
-                   "irrelevance", "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
-                   "live_irrelevance", "live_relevance")  # fmt: skip
+BFCL_CATEGORIES = (
+    "simple_python",
+    "simple_java",
+    "simple_javascript",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "irrelevance",
+    "live_simple",
+    "live_multiple",
+    "live_parallel",
+    "live_parallel_multiple",
+    "live_irrelevance",
+    "live_relevance",
+)
 BFCL_WITHOUT_ANSWERS = {"irrelevance": [], "live_irrelevance": [], "live_relevance": None}  # see toolcall.py
 BFCL_LANGUAGES = {"simple_java": "java", "simple_javascript": "javascript"}
 LANGUAGE_NAMES = {"java": "Java", "javascript": "JavaScript"}
-BFCL_HINTS = {"python": " Note that the provided function is in Python 3 syntax.",
-              "java": " Note that the provided function is in Java 8 SDK syntax.",
-              "javascript": " Note that the provided function is in JavaScript syntax."}  # fmt: skip
+BFCL_HINTS = {
+    "python": " Note that the provided function is in Python 3 syntax.",
+    "java": " Note that the provided function is in Java 8 SDK syntax.",
+    "javascript": " Note that the provided function is in JavaScript syntax.",
+}
 
 
 def bfcl_tool(function: dict, language: str = "python") -> dict:
@@ -151,15 +182,20 @@ def bfcl_tool(function: dict, language: str = "python") -> dict:
             declared = spec.get("type")
             spec["description"] = spec.get("description", "") + (
                 f" This parameter can be of any type of {LANGUAGE_NAMES[language]} object in string representation."
-                if declared == "any" else
-                f" This is {LANGUAGE_NAMES[language]} {declared} type parameter in string representation.")  # fmt: skip
+                if declared == "any"
+                else f" This is {LANGUAGE_NAMES[language]} {declared} type parameter in string representation."
+            )
             if declared in source_values.COLLECTIONS and "items" in spec:
                 element = spec.pop("items").get("type")
-                spec["description"] += f" The list elements are of type {element}; they are not in string representation."
+                spec["description"] += (
+                    f" The list elements are of type {element}; they are not in string representation."
+                )
             if language == "javascript" and declared == "dict" and "properties" in spec:
                 entries = json.dumps(spec.pop("properties"))
-                spec["description"] += (" The dictionary entries have the following schema; they are not in string"
-                                        f" representation. {entries}")  # fmt: skip
+                spec["description"] += (
+                    " The dictionary entries have the following schema; they are not in string"
+                    f" representation. {entries}"
+                )
             spec["type"] = "string"
 
     def convert(schema):
@@ -234,14 +270,21 @@ def summarize(suite: Suite, records: list[dict]) -> dict:
         "truncation_rate": mean(g == "length" for r in scored for g in r["finish_reasons"]),
         "error_rate": mean(g == "error" for r in scored for g in r["finish_reasons"]),
     }
-    extra = {"reasoning": _reasoning_metrics, "gsm8k": _reasoning_metrics, "tools": _tool_metrics,
-             "bfcl": _bfcl_metrics, "chat": _text_metrics, "instruct": _instruct_metrics}[suite.kind]  # fmt: skip
+    extra = {
+        "reasoning": _reasoning_metrics,
+        "gsm8k": _reasoning_metrics,
+        "tools": _tool_metrics,
+        "bfcl": _bfcl_metrics,
+        "chat": _text_metrics,
+        "instruct": _instruct_metrics,
+    }[suite.kind]
     metrics.update(extra(scored))
     samples = min((len(r["verdicts"]) for r in scored), default=1)
     if samples > 1 and suite.kind in ("reasoning", "gsm8k", "tools", "bfcl"):
         for k in sorted({1, samples}):
-            metrics[f"pass@{k}"] = mean(pass_at_k(len(r["verdicts"]), sum(v["correct"] for v in r["verdicts"]), k)
-                                        for r in scored)  # fmt: skip
+            metrics[f"pass@{k}"] = mean(
+                pass_at_k(len(r["verdicts"]), sum(v["correct"] for v in r["verdicts"]), k) for r in scored
+            )
     return metrics
 
 
@@ -331,8 +374,14 @@ def _bfcl_metrics(records: list[dict]) -> dict:
     non_live = unweighted(simple, *(accuracy.get(c) for c in ("multiple", "parallel", "parallel_multiple")))
     live = weighted("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
     irrelevance = unweighted(accuracy.get("irrelevance"), accuracy.get("live_irrelevance"))
-    metrics["bfcl"] = {"overall": unweighted(non_live, live, irrelevance), "non_live": non_live, "simple": simple,
-                       "live": live, "irrelevance": irrelevance, "relevance": accuracy.get("live_relevance")}  # fmt: skip
+    metrics["bfcl"] = {
+        "overall": unweighted(non_live, live, irrelevance),
+        "non_live": non_live,
+        "simple": simple,
+        "live": live,
+        "irrelevance": irrelevance,
+        "relevance": accuracy.get("live_relevance"),
+    }
     return metrics
 
 

@@ -48,8 +48,9 @@ def bundled_chat_template() -> str:
     return TEMPLATE_PATH.read_text()
 
 
-def load_tokenizer(path: str, chat_template: str | None = None, trust_remote_code: bool = False,
-                   revision: str | None = None):  # fmt: skip
+def load_tokenizer(
+    path: str, chat_template: str | None = None, trust_remote_code: bool = False, revision: str | None = None
+):
     """The tokenizer with its chat template: the model's own, or `chat_template` ("harness" for the
     bundled ChatML one, "trl:NAME" for a template TRL ships, or a Jinja file)."""
     from transformers import AutoTokenizer
@@ -61,7 +62,11 @@ def load_tokenizer(path: str, chat_template: str | None = None, trust_remote_cod
         tokenizer.chat_template = bundled_chat_template()
     elif chat_template:
         tokenizer.chat_template = read_chat_template(chat_template)
-    where = f"model.chat_template {chat_template}" if chat_template not in (None, "harness") else f"the chat template of {path}"
+    where = (
+        f"model.chat_template {chat_template}"
+        if chat_template not in (None, "harness")
+        else f"the chat template of {path}"
+    )
     _check_renders(tokenizer, where)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -77,7 +82,9 @@ def read_chat_template(reference: str) -> str:
         path = folder / f"{reference[4:]}.jinja"
         if not path.is_file():
             names = sorted(p.stem for p in folder.glob("*_training.jinja"))
-            raise ModelError(f"model.chat_template {reference}: TRL ships no such template; training templates: {names}")
+            raise ModelError(
+                f"model.chat_template {reference}: TRL ships no such template; training templates: {names}"
+            )
         return path.read_text(encoding="utf-8")
     path = Path(reference)
     if not path.is_file():
@@ -98,7 +105,9 @@ def _check_renders(tokenizer, where: str) -> None:
     try:
         tokenizer.apply_chat_template(PROBE_CONVERSATION, tokenize=False)
     except RENDER_ERRORS as error:
-        raise ModelError(f"{where} does not render a user/assistant conversation: {type(error).__name__}: {error}") from None
+        raise ModelError(
+            f"{where} does not render a user/assistant conversation: {type(error).__name__}: {error}"
+        ) from None
 
 
 def torch_dtype(dtype: str):
@@ -111,8 +120,14 @@ def torch_dtype(dtype: str):
     return torch.float32
 
 
-def load_model(path: str, dtype: str = "auto", trust_remote_code: bool = False, revision: str | None = None,
-               attn_implementation: str | None = None, merge_adapter: bool = False):  # fmt: skip
+def load_model(
+    path: str,
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    attn_implementation: str | None = None,
+    merge_adapter: bool = False,
+):
     """A causal LM; an adapter folder loads its base with the adapter on top (merged if asked)."""
     from transformers import AutoModelForCausalLM
 
@@ -136,11 +151,17 @@ def _hub_call(function, name: str, **kwargs):
     except ValueError as error:
         if "trust_remote_code" not in str(error):
             raise
-        raise ModelError(f"model {name!r} ships its own code, which harness does not run unless the recipe says "
-                         "`model: {trust_remote_code: true}` (read that code first)") from None  # fmt: skip
+        raise ModelError(
+            f"model {name!r} ships its own code, which harness does not run unless the recipe says "
+            "`model: {trust_remote_code: true}` (read that code first)"
+        ) from None
     except pickle.UnpicklingError:
-        raise ModelError(f"model {name!r}: its pickled weights hold more than tensors; refused (torch.load with "
-                         "weights_only). Convert them to safetensors from a trusted copy.") from None  # fmt: skip
+        raise ModelError(
+            f"model {name!r}: its pickled weights hold more than tensors; refused (torch.load with "
+            "weights_only). Convert them to safetensors from a trusted copy."
+        ) from None
     except OSError as error:
-        raise ModelError(f"model {name!r} could not be loaded: {str(error).rstrip('.')}. If it is a hub id and this machine is "
-                         "offline, download it elsewhere and give the local folder.") from None  # fmt: skip
+        raise ModelError(
+            f"model {name!r} could not be loaded: {str(error).rstrip('.')}. If it is a hub id and this machine is "
+            "offline, download it elsewhere and give the local folder."
+        ) from None

@@ -21,15 +21,28 @@ from pathlib import Path
 
 from harness.data.formats import RENDER_ERRORS, conversation_of, tools_of
 from harness.models.loading import bundled_chat_template
+
 # Markup that names a template family in messages, most specific first.
 FAMILY_MARKERS = [
-    ("<|start_header_id|>", "Llama 3"), ("<start_of_turn>", "Gemma"), ("[INST]", "Mistral"),
-    ("<｜Assistant｜>", "DeepSeek"), ("<|im_sep|>", "Phi-4"), ("<|assistant|>", "Phi-3"),
-    ("xml_tools", "SmolLM3"), ("<|im_start|>", "ChatML (Qwen, SmolLM, Hermes, ...)"),
-]  # fmt: skip
+    ("<|start_header_id|>", "Llama 3"),
+    ("<start_of_turn>", "Gemma"),
+    ("[INST]", "Mistral"),
+    ("<｜Assistant｜>", "DeepSeek"),
+    ("<|im_sep|>", "Phi-4"),
+    ("<|assistant|>", "Phi-3"),
+    ("xml_tools", "SmolLM3"),
+    ("<|im_start|>", "ChatML (Qwen, SmolLM, Hermes, ...)"),
+]
 # TRL training templates of the most used text families, offered first as ways out.
-COMMON_TRAINING_TEMPLATES = ("qwen2_5_training", "qwen3_training", "llama3_training", "gemma3_training",
-                             "gemma_training", "phi3_5_training", "deepseek_r1_distill_training")  # fmt: skip
+COMMON_TRAINING_TEMPLATES = (
+    "qwen2_5_training",
+    "qwen3_training",
+    "llama3_training",
+    "gemma3_training",
+    "gemma_training",
+    "phi3_5_training",
+    "deepseek_r1_distill_training",
+)
 SENTINEL = "harness_sentinel_7f3a"
 PROBE = [
     {"role": "user", "content": "dummy"},
@@ -119,8 +132,9 @@ def refusal(tokenizer) -> str:
         "train.assistant_only_loss: false: loss on every token, prompts included",
     ]
     return (
-        f"the chat template of this model ({template_name(tokenizer)}) cannot train with assistant-only loss: it has no "
-        "{% generation %} markers and TRL ships no training template for it. Ways out:\n- " + "\n- ".join(ways)
+        f"the chat template of this model ({template_name(tokenizer)}) cannot train with assistant-only loss: "
+        "it has no {% generation %} markers and TRL ships no training template for it. Ways out:\n- "
+        + "\n- ".join(ways)
     )
 
 
@@ -173,7 +187,9 @@ def tool_support_problem(tokenizer, template: str | None) -> str | None:
         probe.chat_template = template
     name = template_name(tokenizer, template)
     if not supports_tool_calling(probe) and not _renders_tool_exchange(probe):
-        return f"{name} drops tool calls or tool results (TRL's supports_tool_calling): tool rows would train without them"
+        return (
+            f"{name} drops tool calls or tool results (TRL's supports_tool_calling): tool rows would train without them"
+        )
     tool = {"type": "function", "function": {"name": SENTINEL, "description": "", "parameters": {"type": "object"}}}
     try:
         text = probe.apply_chat_template(PROBE[:1], tools=[tool], tokenize=False, add_generation_prompt=True)
@@ -186,7 +202,11 @@ def tool_support_problem(tokenizer, template: str | None) -> str | None:
 
 def _renders_tool_exchange(tokenizer) -> bool:
     """TRL's probe again with call ids (Mistral's templates refuse calls without 9-character ids)."""
-    call = {"id": "a1b2c3d4e", "type": "function", "function": {"name": SENTINEL, "arguments": {"key_7f3a": "value_7f3a"}}}
+    call = {
+        "id": "a1b2c3d4e",
+        "type": "function",
+        "function": {"name": SENTINEL, "arguments": {"key_7f3a": "value_7f3a"}},
+    }
     messages = [
         {"role": "user", "content": "dummy"},
         {"role": "assistant", "content": "", "tool_calls": [call]},
@@ -202,8 +222,9 @@ def _renders_tool_exchange(tokenizer) -> bool:
 # --- the checks ----------------------------------------------------------------------------------------
 
 
-def check_template(tokenizer, row: dict, mode: str, template: str | None = None,
-                   assistant_only_loss: bool = True) -> TemplateReport:  # fmt: skip
+def check_template(
+    tokenizer, row: dict, mode: str, template: str | None = None, assistant_only_loss: bool = True
+) -> TemplateReport:
     """Check one canonical row (see data/formats.py) as SFTTrainer would tokenize it with `template`."""
     name = template_name(tokenizer, template)
     report = TemplateReport(mode=mode, template=name)
@@ -230,16 +251,18 @@ def check_template(tokenizer, row: dict, mode: str, template: str | None = None,
 
 
 def _conversation_mask(tokenizer, messages, kwargs, assistant_only_loss):
-    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                        return_assistant_tokens_mask=assistant_only_loss, **kwargs)  # fmt: skip
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=assistant_only_loss, **kwargs
+    )
     ids = list(out["input_ids"])
     return ids, list(out["assistant_masks"]) if assistant_only_loss else [1] * len(ids)
 
 
 def _completion_mask(tokenizer, prompt, completion, kwargs):
     """As TRL does for prompt-completion rows: the completion starts where prompt and whole diverge."""
-    prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True,
-                                               **kwargs)["input_ids"]  # fmt: skip
+    prompt_ids = tokenizer.apply_chat_template(
+        prompt, tokenize=True, add_generation_prompt=True, return_dict=True, **kwargs
+    )["input_ids"]
     ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True, **kwargs)["input_ids"]
     start = 0
     while start < min(len(prompt_ids), len(ids)) and prompt_ids[start] == ids[start]:

@@ -10,10 +10,13 @@ from harness.report.model_card import write_model_card
 from harness.report.render import write_report
 
 
-def build_report(paths: list[str | Path], out_dir: str | Path, formats: list[str] | None = None,
-                 title: str | None = None) -> dict[str, Path]:  # fmt: skip
+def build_report(
+    paths: list[str | Path], out_dir: str | Path, formats: list[str] | None = None, title: str | None = None
+) -> dict[str, Path]:
     board = collect(paths)
-    written = write_report(board, Path(out_dir), formats or ["md", "json", "csv", "html"], title or "harness leaderboard")
+    written = write_report(
+        board, Path(out_dir), formats or ["md", "json", "csv", "html"], title or "harness leaderboard"
+    )
     for path in map(Path, paths):  # a run folder also gets a model card next to its model
         if (path / "model").is_dir() and (path / "recipe.resolved.yaml").exists():
             write_model_card(path, board)
@@ -25,7 +28,10 @@ def headline(board_path: str | Path) -> list[str]:
     board = read_json(board_path)
     lines = []
     for row in board["rows"]:
-        parts = [f"{name} {100 * r['value']:.1f}%" + (f" ({100 * r['delta']:+.1f})" if r.get("delta") is not None else "")
-                 for name, r in row["results"].items() if r["value"] is not None]  # fmt: skip
+        parts = [
+            f"{name} {100 * r['value']:.1f}%" + (f" ({100 * r['delta']:+.1f})" if r.get("delta") is not None else "")
+            for name, r in row["results"].items()
+            if r["value"] is not None
+        ]
         lines.append(f"{row['run']} / {row['model']}: " + ", ".join(parts))
     return lines + [f"WARNING: {w}" for w in board.get("warnings", [])]

@@ -26,8 +26,14 @@ from harness import __version__
 from harness.files import read_json
 
 SCHEMA_VERSION = 1
-HEADLINE = {"reasoning": "accuracy", "gsm8k": "accuracy", "tools": "accuracy", "bfcl": "accuracy",
-            "chat": "accuracy", "instruct": "score"}  # fmt: skip
+HEADLINE = {
+    "reasoning": "accuracy",
+    "gsm8k": "accuracy",
+    "tools": "accuracy",
+    "bfcl": "accuracy",
+    "chat": "accuracy",
+    "instruct": "score",
+}
 GRADED = {"score"}  # metrics in [0, 1] that are not pass/fail: bootstrap CI
 
 
@@ -87,8 +93,14 @@ def collect(paths: list[str | Path]) -> dict:
             runs.append(_run_info(Path(path)))
     _add_deltas(rows)
     warnings = [w for path in paths for w in adapter_warnings(Path(path))]
-    return {"schema_version": SCHEMA_VERSION, "generated_by": f"harness {__version__}",
-            "suites": list(suites.values()), "rows": rows, "runs": runs, "warnings": warnings}  # fmt: skip
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_by": f"harness {__version__}",
+        "suites": list(suites.values()),
+        "rows": rows,
+        "runs": runs,
+        "warnings": warnings,
+    }
 
 
 CANARIES = 8
@@ -108,16 +120,20 @@ def adapter_warnings(run_dir: Path) -> list[str]:
         first = [json.loads(line)["outputs"] for line in samples.read_text().splitlines()[:CANARIES]]
         second = [json.loads(line)["outputs"] for line in twin.read_text().splitlines()[:CANARIES]]
         if first and first == second:
-            warnings.append(f"{run_dir.name}: the LoRA model's outputs on the first {len(first)} {samples.parent.name} "
-                            "prompts equal the base model's: check that the adapter loaded")  # fmt: skip
+            warnings.append(
+                f"{run_dir.name}: the LoRA model's outputs on the first {len(first)} {samples.parent.name} "
+                "prompts equal the base model's: check that the adapter loaded"
+            )
     return warnings
 
 
 def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
     results, generation, backend, model_path = {}, None, None, None
     order = read_json(folder / "index.json")["suites"] if (folder / "index.json").exists() else []
-    paths = sorted(folder.glob("*/summary.json"), key=lambda p: (order.index(p.parent.name) if p.parent.name in order
-                                                                  else len(order), p.parent.name))  # fmt: skip
+    paths = sorted(
+        folder.glob("*/summary.json"),
+        key=lambda p: (order.index(p.parent.name) if p.parent.name in order else len(order), p.parent.name),
+    )
     for summary_path in paths:
         summary = read_json(summary_path)
         name, kind = summary["suite"], summary["kind"]
@@ -128,16 +144,29 @@ def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
         value = metrics.get(metric)
         scores = item_scores(summary_path.parent, metric)
         low, high = bootstrap(scores) if metric in GRADED else wilson((value or 0) * n, n)
-        result = {"metric": metric, "value": value, "n": n, "ci_low": low, "ci_high": high,
-                  "details": {k: v for k, v in metrics.items() if k != metric}}  # fmt: skip
+        result = {
+            "metric": metric,
+            "value": value,
+            "n": n,
+            "ci_low": low,
+            "ci_high": high,
+            "details": {k: v for k, v in metrics.items() if k != metric},
+        }
         if "seen" in metrics:
             result.update(seen=metrics["seen"], held_out=metrics["held_out"], gap=metrics["seen_minus_held_out"])
         results[name] = result
         generation, backend, model_path = summary["generation"], summary["backend"], summary["model_path"]
     values = [r["value"] for r in results.values() if r["value"] is not None]
-    return {"run": run, "model": label, "model_path": model_path, "is_base": label == "base",
-            "average": round(sum(values) / len(values), 4) if values else None, "results": results,
-            "generation": generation, "backend": backend}  # fmt: skip
+    return {
+        "run": run,
+        "model": label,
+        "model_path": model_path,
+        "is_base": label == "base",
+        "average": round(sum(values) / len(values), 4) if values else None,
+        "results": results,
+        "generation": generation,
+        "backend": backend,
+    }
 
 
 def _add_deltas(rows: list[dict]) -> None:
@@ -147,8 +176,11 @@ def _add_deltas(rows: list[dict]) -> None:
         row["delta_average"] = None
         for name, result in row["results"].items():
             base_result = base["results"].get(name) if base and base is not row else None
-            result["delta"] = (round(result["value"] - base_result["value"], 4)
-                               if base_result and None not in (result["value"], base_result["value"]) else None)  # fmt: skip
+            result["delta"] = (
+                round(result["value"] - base_result["value"], 4)
+                if base_result and None not in (result["value"], base_result["value"])
+                else None
+            )
         if base and base is not row and None not in (row["average"], base["average"]):
             row["delta_average"] = round(row["average"] - base["average"], 4)
 

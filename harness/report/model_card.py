@@ -16,8 +16,13 @@ def write_model_card(run_dir: Path, board: dict) -> Path:
     results = []
     for name, result in (tuned or {"results": {}})["results"].items():
         if result["value"] is not None:
-            results.append({"task": {"type": "text-generation"}, "dataset": {"name": name, "type": f"harness/{name}"},
-                            "metrics": [{"type": result["metric"], "value": result["value"], "name": result["metric"]}]})  # fmt: skip
+            results.append(
+                {
+                    "task": {"type": "text-generation"},
+                    "dataset": {"name": name, "type": f"harness/{name}"},
+                    "metrics": [{"type": result["metric"], "value": result["value"], "name": result["metric"]}],
+                }
+            )
     metadata = {
         "library_name": "transformers" if not (run_dir / "model" / "adapter_config.json").exists() else "peft",
         "base_model": recipe["model"]["name"] if recipe["model"]["name"] != "tiny" else None,
@@ -27,8 +32,10 @@ def write_model_card(run_dir: Path, board: dict) -> Path:
     metadata = {k: v for k, v in metadata.items() if v is not None}
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
     own_rows = {**board, "rows": [r for r in board["rows"] if r["run"] == run_dir.name]}
-    body = (f"# {recipe['name']}\n\nFine-tuned with supervised fine-tuning (TRL's SFTTrainer) by harness, "
-            f"mode `{recipe['mode']}`, from `{recipe['model']['name']}`.\n\n## Evaluation\n\n{markdown(own_rows)}\n"
-            "## Training\n\nThe full recipe is in `recipe.resolved.yaml` of the run folder; the chat template is "
-            "saved with the tokenizer.\n")  # fmt: skip
+    body = (
+        f"# {recipe['name']}\n\nFine-tuned with supervised fine-tuning (TRL's SFTTrainer) by harness, "
+        f"mode `{recipe['mode']}`, from `{recipe['model']['name']}`.\n\n## Evaluation\n\n{markdown(own_rows)}\n"
+        "## Training\n\nThe full recipe is in `recipe.resolved.yaml` of the run folder; the chat template is "
+        "saved with the tokenizer.\n"
+    )
     return write_text(run_dir / "model" / "README.md", f"---\n{front}---\n\n{body}")

@@ -41,13 +41,19 @@ def markdown(board: dict) -> str:
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"\n**Warning:** {w}" for w in board.get("warnings", [])]
-    notes += ["", "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
-             "item count; (±) is the change against the run's base model."]  # fmt: skip
+    notes += [
+        "",
+        "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
+        "item count; (±) is the change against the run's base model.",
+    ]
     gaps = [(row, name, r) for row in board["rows"] for name, r in row["results"].items() if r.get("gap") is not None]
     if gaps:
         notes += ["", "| Model | Suite | Seen tasks | Held-out tasks (zero-shot) | Gap |", "|---|---|---|---|---|"]
-        notes += [f"| {row['run']} / {row['model']} | {name} | {_pct(r['seen'])} | {_pct(r['held_out'])} | {_signed(r['gap'])} |"
-                  for row, name, r in gaps]  # fmt: skip
+        notes += [
+            f"| {row['run']} / {row['model']} | {name} | {_pct(r['seen'])} | {_pct(r['held_out'])} "
+            f"| {_signed(r['gap'])} |"
+            for row, name, r in gaps
+        ]
     notes += bfcl_table(board)
     settings = {json.dumps(row["generation"], sort_keys=True) for row in board["rows"] if row["generation"]}
     for setting in sorted(settings):
@@ -55,23 +61,38 @@ def markdown(board: dict) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-BFCL_COLUMNS = [("Overall (single-turn)", "bfcl", "overall"), ("Non-live AST", "bfcl", "non_live"),
-                ("Simple", "bfcl", "simple"), ("Multiple", "by_category", "multiple"),
-                ("Parallel", "by_category", "parallel"), ("Parallel multiple", "by_category", "parallel_multiple"),
-                ("Live AST", "bfcl", "live"), ("Live simple", "by_category", "live_simple"),
-                ("Live multiple", "by_category", "live_multiple"), ("Live parallel", "by_category", "live_parallel"),
-                ("Live parallel multiple", "by_category", "live_parallel_multiple"),
-                ("Irrelevance", "bfcl", "irrelevance"), ("Relevance", "bfcl", "relevance")]  # fmt: skip
+BFCL_COLUMNS = [
+    ("Overall (single-turn)", "bfcl", "overall"),
+    ("Non-live AST", "bfcl", "non_live"),
+    ("Simple", "bfcl", "simple"),
+    ("Multiple", "by_category", "multiple"),
+    ("Parallel", "by_category", "parallel"),
+    ("Parallel multiple", "by_category", "parallel_multiple"),
+    ("Live AST", "bfcl", "live"),
+    ("Live simple", "by_category", "live_simple"),
+    ("Live multiple", "by_category", "live_multiple"),
+    ("Live parallel", "by_category", "live_parallel"),
+    ("Live parallel multiple", "by_category", "live_parallel_multiple"),
+    ("Irrelevance", "bfcl", "irrelevance"),
+    ("Relevance", "bfcl", "relevance"),
+]
 
 
 def bfcl_table(board: dict) -> list[str]:
     """BFCL suites as the BFCL leaderboard's single-turn columns (– where a column's categories did not run)."""
-    rows = [(row, name, r["details"]) for row in board["rows"] for name, r in row["results"].items()
-            if "bfcl" in r.get("details", {})]  # fmt: skip
+    rows = [
+        (row, name, r["details"])
+        for row in board["rows"]
+        for name, r in row["results"].items()
+        if "bfcl" in r.get("details", {})
+    ]
     if not rows:
         return []
-    lines = ["", "| Model | Suite | " + " | ".join(c for c, _, _ in BFCL_COLUMNS) + " |",
-             "|---|---|" + "---|" * len(BFCL_COLUMNS)]  # fmt: skip
+    lines = [
+        "",
+        "| Model | Suite | " + " | ".join(c for c, _, _ in BFCL_COLUMNS) + " |",
+        "|---|---|" + "---|" * len(BFCL_COLUMNS),
+    ]
     for row, name, details in rows:
         cells = [_pct(details[group].get(key)) for _, group, key in BFCL_COLUMNS]
         lines.append(f"| {row['run']} / {row['model']} | {name} | " + " | ".join(cells) + " |")
@@ -84,8 +105,21 @@ def csv_text(board: dict) -> str:
     writer.writerow(["run", "model", "suite", "metric", "value", "ci_low", "ci_high", "n", "delta", "seen", "held_out"])
     for row in board["rows"]:
         for name, r in row["results"].items():
-            writer.writerow([row["run"], row["model"], name, r["metric"], r["value"], r["ci_low"], r["ci_high"], r["n"],
-                             r.get("delta"), r.get("seen"), r.get("held_out")])  # fmt: skip
+            writer.writerow(
+                [
+                    row["run"],
+                    row["model"],
+                    name,
+                    r["metric"],
+                    r["value"],
+                    r["ci_low"],
+                    r["ci_high"],
+                    r["n"],
+                    r.get("delta"),
+                    r.get("seen"),
+                    r.get("held_out"),
+                ]
+            )
     return out.getvalue()
 
 
@@ -104,22 +138,30 @@ def svg_lines(title: str, series: dict[str, list[list[float]]], y_label: str, wi
     x_span, y_span = (x_max - x_min) or 1, (y_max - y_min) or 1
 
     def xy(p):
-        return (left + (p[0] - x_min) / x_span * (width - left - right),
-                height - bottom - (p[1] - y_min) / y_span * (height - top - bottom))  # fmt: skip
+        return (
+            left + (p[0] - x_min) / x_span * (width - left - right),
+            height - bottom - (p[1] - y_min) / y_span * (height - top - bottom),
+        )
 
-    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">',
-             f'<text x="{width / 2}" y="18" text-anchor="middle" class="title">{html.escape(title)}</text>',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>',
-             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>',
-             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{y_max:.3g}</text>',
-             f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end">{y_min:.3g}</text>',
-             f'<text x="{width - right}" y="{height - 8}" text-anchor="end">step {x_max:g}</text>',
-             f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">{html.escape(y_label)}</text>']  # fmt: skip
+    parts = [
+        f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">',
+        f'<text x="{width / 2}" y="18" text-anchor="middle" class="title">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{y_max:.3g}</text>',
+        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end">{y_min:.3g}</text>',
+        f'<text x="{width - right}" y="{height - 8}" text-anchor="end">step {x_max:g}</text>',
+        f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">'
+        f"{html.escape(y_label)}</text>",
+    ]
     for index, (name, values) in enumerate(series.items()):
         color = COLORS[index % len(COLORS)]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, values))
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
-        parts.append(f'<text x="{width - right - 4}" y="{top + 14 * (index + 1)}" text-anchor="end" fill="{color}">{html.escape(name)}</text>')
+        parts.append(
+            f'<text x="{width - right - 4}" y="{top + 14 * (index + 1)}" text-anchor="end" fill="{color}">'
+            f"{html.escape(name)}</text>"
+        )
     return "".join(parts) + "</svg>"
 
 
@@ -129,26 +171,35 @@ def svg_bars(title: str, groups: list[str], series: dict[str, list[float | None]
     left, bottom, top = 40, 70, 30
     slot = (width - left - 10) / len(groups)
     bar = slot * 0.8 / len(series)
-    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">',
-             f'<text x="{width / 2}" y="18" text-anchor="middle" class="title">{html.escape(title)}</text>',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" class="axis"/>',
-             f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">100</text>',
-             f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end">0</text>']  # fmt: skip
+    parts = [
+        f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">',
+        f'<text x="{width / 2}" y="18" text-anchor="middle" class="title">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" class="axis"/>',
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">100</text>',
+        f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end">0</text>',
+    ]
     scale = height - top - bottom
     for s_index, (name, values) in enumerate(series.items()):
         color = COLORS[s_index % len(COLORS)]
-        parts.append(f'<text x="{width - 12}" y="{top + 14 * (s_index + 1)}" text-anchor="end" fill="{color}">{html.escape(name)}</text>')
+        parts.append(
+            f'<text x="{width - 12}" y="{top + 14 * (s_index + 1)}" text-anchor="end" fill="{color}">'
+            f"{html.escape(name)}</text>"
+        )
         for g_index, value in enumerate(values):
             if value is None:
                 continue
             x = left + g_index * slot + slot * 0.1 + s_index * bar
             h = max(value, 0) * scale
-            parts.append(f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{color}">'
-                         f"<title>{html.escape(name)} {html.escape(groups[g_index])}: {100 * value:.1f}</title></rect>")  # fmt: skip
+            parts.append(
+                f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{color}">'
+                f"<title>{html.escape(name)} {html.escape(groups[g_index])}: {100 * value:.1f}</title></rect>"
+            )
     for g_index, group in enumerate(groups):
         x = left + g_index * slot + slot / 2
-        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 14}" text-anchor="end" '
-                     f'transform="rotate(-35 {x:.1f} {height - bottom + 14})">{html.escape(group)}</text>')  # fmt: skip
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - bottom + 14}" text-anchor="end" '
+            f'transform="rotate(-35 {x:.1f} {height - bottom + 14})">{html.escape(group)}</text>'
+        )
     return "".join(parts) + "</svg>"
 
 
@@ -161,16 +212,40 @@ def plots(board: dict) -> list[str]:
             out.append(svg_lines(f"Accuracy during training: {run['run']}", run["eval_curve"], "accuracy"))
     suites = [s["name"] for s in board["suites"]]
     rows = board["rows"]
-    out.append(svg_bars("Score by suite (%)", suites,
-                        {f"{r['run']}/{r['model']}": [r["results"].get(s, {}).get("value") for s in suites] for r in rows}))  # fmt: skip
+    out.append(
+        svg_bars(
+            "Score by suite (%)",
+            suites,
+            {f"{r['run']}/{r['model']}": [r["results"].get(s, {}).get("value") for s in suites] for r in rows},
+        )
+    )
     for suite in suites:
         with_tasks = [r for r in rows if "by_task" in r["results"].get(suite, {}).get("details", {})]
         if with_tasks:
             tasks = sorted({t for r in with_tasks for t in r["results"][suite]["details"]["by_task"]})
-            out.append(svg_bars(f"{suite}: score per task (%)", tasks, {
-                f"{r['run']}/{r['model']}": [r["results"][suite]["details"]["by_task"].get(t) for t in tasks] for r in with_tasks}))  # fmt: skip
-            out.append(svg_bars(f"{suite}: seen vs held-out tasks (%)", ["seen", "held-out"], {
-                f"{r['run']}/{r['model']}": [r["results"][suite].get("seen"), r["results"][suite].get("held_out")] for r in with_tasks}))  # fmt: skip
+            out.append(
+                svg_bars(
+                    f"{suite}: score per task (%)",
+                    tasks,
+                    {
+                        f"{r['run']}/{r['model']}": [r["results"][suite]["details"]["by_task"].get(t) for t in tasks]
+                        for r in with_tasks
+                    },
+                )
+            )
+            out.append(
+                svg_bars(
+                    f"{suite}: seen vs held-out tasks (%)",
+                    ["seen", "held-out"],
+                    {
+                        f"{r['run']}/{r['model']}": [
+                            r["results"][suite].get("seen"),
+                            r["results"][suite].get("held_out"),
+                        ]
+                        for r in with_tasks
+                    },
+                )
+            )
     return [p for p in out if p]
 
 
@@ -202,31 +277,39 @@ document.querySelectorAll('th').forEach(function (th, column) {
 
 def html_page(board: dict, title: str) -> str:
     suites = board["suites"]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["Model", "Average", "Δ base"] +
-                   [f"{s['name']} ({s['metric']})" for s in suites])  # fmt: skip
+    head = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in ["Model", "Average", "Δ base"] + [f"{s['name']} ({s['metric']})" for s in suites]
+    )
     body = []
     for row in sorted(board["rows"], key=lambda r: -(r["average"] or 0)):
-        cells = [f"<td>{html.escape(row['run'])} / {html.escape(row['model'])}</td>",
-                 f'<td data-value="{row["average"] or 0}">{_pct(row["average"])}</td>',
-                 _delta_cell(row["delta_average"])]  # fmt: skip
+        cells = [
+            f"<td>{html.escape(row['run'])} / {html.escape(row['model'])}</td>",
+            f'<td data-value="{row["average"] or 0}">{_pct(row["average"])}</td>',
+            _delta_cell(row["delta_average"]),
+        ]
         for suite in suites:
             r = row["results"].get(suite["name"])
             if not r:
                 cells.append('<td data-value="-1">–</td>')
                 continue
             delta = f" {_delta_span(r.get('delta'))}" if r.get("delta") is not None else ""
-            cells.append(f'<td data-value="{r["value"] or 0}">{_pct(r["value"])}{delta}<br>'
-                         f'<span class="ci">[{_pct(r["ci_low"])}–{_pct(r["ci_high"])}] n={r["n"]}</span></td>')  # fmt: skip
+            cells.append(
+                f'<td data-value="{r["value"] or 0}">{_pct(r["value"])}{delta}<br>'
+                f'<span class="ci">[{_pct(r["ci_low"])}–{_pct(r["ci_high"])}] n={r["n"]}</span></td>'
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
     settings = sorted({json.dumps(r["generation"], sort_keys=True) for r in board["rows"] if r["generation"]})
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Scores in %, 95% interval and item count under each; Δ is the change against the run's base model. Click a column to sort.</p>
-{''.join(f'<p class="down"><b>Warning:</b> {html.escape(w)}</p>' for w in board.get("warnings", []))}
-<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
-<p class="ci">Generation settings: {'<br>'.join(html.escape(s) for s in settings)}<br>{html.escape(board['generated_by'])}, report schema {SCHEMA_VERSION}</p>
-<h2>Plots</h2><div id="plots">{''.join(plots(board))}</div>
+<p>Scores in %, 95% interval and item count under each; Δ is the change against the run's base model.
+Click a column to sort.</p>
+{"".join(f'<p class="down"><b>Warning:</b> {html.escape(w)}</p>' for w in board.get("warnings", []))}
+<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<p class="ci">Generation settings: {"<br>".join(html.escape(s) for s in settings)}<br>
+{html.escape(board["generated_by"])}, report schema {SCHEMA_VERSION}</p>
+<h2>Plots</h2><div id="plots">{"".join(plots(board))}</div>
 <script>{SORT_SCRIPT}</script></body></html>
 """
 
@@ -240,8 +323,11 @@ def _delta_cell(delta) -> str:
 
 
 def write_report(board: dict, out_dir: Path, formats: list[str], title: str) -> dict[str, Path]:
-    writers = {"md": ("report.md", lambda: markdown(board)), "csv": ("report.csv", lambda: csv_text(board)),
-               "html": ("report.html", lambda: html_page(board, title))}  # fmt: skip
+    writers = {
+        "md": ("report.md", lambda: markdown(board)),
+        "csv": ("report.csv", lambda: csv_text(board)),
+        "html": ("report.html", lambda: html_page(board, title)),
+    }
     written = {}
     for fmt in formats:
         if fmt == "json":

@@ -13,8 +13,15 @@ from harness.recipe import RecipeError, build_lora_config, build_sft_config, loa
 from harness.train import training_defaults
 
 SHIPPED = {path.name: yaml.safe_load(path.read_text()) for path in sorted((REPO / "recipes").glob("*.yaml"))}
-VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.text(max_size=12),
-                   st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))  # fmt: skip
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 # An error line: "<file>: <field.path>: <problem>" (the field path may hold list indexes).
 PART = r"(?:[\w\-]+|'[^']*'|\"[^\"]*\")"
 ERROR_LINE = re.compile(rf"^(?P<file>[^:]+\.yaml): (?P<field>{PART}(?:\.{PART})*): (?P<problem>.+)$")
@@ -95,12 +102,15 @@ def test_random_text_is_a_recipe_or_an_error_naming_the_file(text, tmp_path):
         assert str(error).startswith(f"{path}: ")
 
 
-@pytest.mark.parametrize("train,field,problem", [
-    ({"learning_rate": "fast"}, "train.learning_rate", "valid number"),
-    ({"max_steps": 1.5}, "train.max_steps", "valid integer"),
-    ({"per_device_train_batch_size": [8]}, "train.per_device_train_batch_size", "valid integer"),
-    ({"learning_rat": 1e-4}, "train.learning_rat", "did you mean 'learning_rate'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "train,field,problem",
+    [
+        ({"learning_rate": "fast"}, "train.learning_rate", "valid number"),
+        ({"max_steps": 1.5}, "train.max_steps", "valid integer"),
+        ({"per_device_train_batch_size": [8]}, "train.per_device_train_batch_size", "valid integer"),
+        ({"learning_rat": 1e-4}, "train.learning_rat", "did you mean 'learning_rate'"),
+    ],
+)
 def test_wrong_types_in_train_fail_at_validation_not_deep_in_training(tmp_path, train, field, problem):
     recipe = {**SHIPPED["chat.yaml"], "train": {**SHIPPED["chat.yaml"]["train"], **train}}
     path = tmp_path / "r.yaml"

@@ -20,8 +20,14 @@ HARNESS = [sys.executable, "-m", "harness.cli"]
 
 def start(args, **kwargs):
     """In its own process group, so a kill takes its children (the step processes) down too, as a crash would."""
-    return subprocess.Popen(HARNESS + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, cwd=REPO, **kwargs)  # fmt: skip
+    return subprocess.Popen(
+        HARNESS + [str(a) for a in args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=REPO,
+        **kwargs,
+    )
 
 
 def kill_when(process, condition, timeout=300):
@@ -35,10 +41,17 @@ def kill_when(process, condition, timeout=300):
 
 
 def test_harness_run_killed_in_training_resumes_to_the_same_steps_without_a_gap(tmp_path):
-    recipe = {"name": "crash", "mode": "chat", "data": {"sources": [{"builtin": "chat", "samples": 200}]},
-              "train": {**FAST_TRAIN, "max_steps": 16, "save_steps": 5, "logging_steps": 1},
-              "eval": {"backend": "transformers", "generation": {"max_new_tokens": 8},
-                       "suites": [{"suite": "chat", "samples": 4}]}}  # fmt: skip
+    recipe = {
+        "name": "crash",
+        "mode": "chat",
+        "data": {"sources": [{"builtin": "chat", "samples": 200}]},
+        "train": {**FAST_TRAIN, "max_steps": 16, "save_steps": 5, "logging_steps": 1},
+        "eval": {
+            "backend": "transformers",
+            "generation": {"max_new_tokens": 8},
+            "suites": [{"suite": "chat", "samples": 4}],
+        },
+    }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     run_dir = tmp_path / "run"
@@ -58,9 +71,21 @@ def test_harness_run_killed_in_training_resumes_to_the_same_steps_without_a_gap(
 
 
 def test_eval_killed_midway_reuses_its_samples_and_ends_with_the_uninterrupted_summary(trained, tmp_path):
-    args = ["eval", trained["reasoning"], "--suite", "reasoning", "--samples", 80, "--set", "eval.batch_size=4",
-            "--set", "eval.generation.max_new_tokens=64"]  # fmt: skip
-    whole = subprocess.run(HARNESS + [str(a) for a in args] + ["-o", str(tmp_path / "whole")], capture_output=True, cwd=REPO)
+    args = [
+        "eval",
+        trained["reasoning"],
+        "--suite",
+        "reasoning",
+        "--samples",
+        80,
+        "--set",
+        "eval.batch_size=4",
+        "--set",
+        "eval.generation.max_new_tokens=64",
+    ]
+    whole = subprocess.run(
+        HARNESS + [str(a) for a in args] + ["-o", str(tmp_path / "whole")], capture_output=True, cwd=REPO
+    )
     assert whole.returncode == 0
     samples = tmp_path / "cut" / "reasoning" / "samples.jsonl"
     process = start([*args, "-o", tmp_path / "cut"])
@@ -68,11 +93,14 @@ def test_eval_killed_midway_reuses_its_samples_and_ends_with_the_uninterrupted_s
     finished = samples.read_text().count("\n")
     assert finished < 80 and not (tmp_path / "cut" / "reasoning" / "summary.json").exists()
 
-    again = subprocess.run(HARNESS + [str(a) for a in args] + ["-o", str(tmp_path / "cut")], capture_output=True, cwd=REPO)
+    again = subprocess.run(
+        HARNESS + [str(a) for a in args] + ["-o", str(tmp_path / "cut")], capture_output=True, cwd=REPO
+    )
     assert again.returncode == 0
     assert read_json(tmp_path / "cut" / "reasoning" / "timing.json")["generated"] == 80 - finished
-    assert (tmp_path / "cut" / "reasoning" / "summary.json").read_bytes() == \
-        (tmp_path / "whole" / "reasoning" / "summary.json").read_bytes()  # fmt: skip
+    assert (tmp_path / "cut" / "reasoning" / "summary.json").read_bytes() == (
+        tmp_path / "whole" / "reasoning" / "summary.json"
+    ).read_bytes()
 
 
 def test_a_write_that_fails_midway_leaves_the_old_file_whole_and_no_debris(tmp_path, monkeypatch):
@@ -113,7 +141,9 @@ def test_a_second_run_on_a_locked_folder_is_refused_without_touching_it(tmp_path
     recipe.write_text(yaml.safe_dump({"name": "locked", "mode": "chat", "data": {"sources": [{"builtin": "chat"}]}}))
     run_dir = tmp_path / "run"
     with run_lock(run_dir):
-        result = subprocess.run(HARNESS + ["run", str(recipe), "-o", str(run_dir)], capture_output=True, text=True, cwd=REPO)
+        result = subprocess.run(
+            HARNESS + ["run", str(recipe), "-o", str(run_dir)], capture_output=True, text=True, cwd=REPO
+        )
     assert result.returncode != 0
     assert f"{run_dir} is in use by another harness run" in result.stderr
     assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
@@ -132,8 +162,11 @@ def test_a_torn_last_line_in_a_samples_file_is_dropped_not_fatal(trained, tmp_pa
     from harness.evaluate.runner import evaluate
     from harness.recipe import EvalSettings, GenerationSettings, SuiteSettings
 
-    settings = EvalSettings(backend="transformers", generation=GenerationSettings(max_new_tokens=16),
-                            suites=[SuiteSettings(suite="chat", samples=6)])  # fmt: skip
+    settings = EvalSettings(
+        backend="transformers",
+        generation=GenerationSettings(max_new_tokens=16),
+        suites=[SuiteSettings(suite="chat", samples=6)],
+    )
     evaluate(trained["chat"], settings, tmp_path)
     reference = (tmp_path / "chat" / "summary.json").read_bytes()
     samples = tmp_path / "chat" / "samples.jsonl"

@@ -8,8 +8,11 @@ from harness.evaluate.runner import evaluate
 from harness.recipe import EvalSettings, GenerationSettings, SuiteSettings
 from harness.train import train
 
-SETTINGS = EvalSettings(backend="transformers", generation=GenerationSettings(max_new_tokens=48),
-                        suites=[SuiteSettings(suite="reasoning", samples=24), SuiteSettings(suite="tools", samples=12)])  # fmt: skip
+SETTINGS = EvalSettings(
+    backend="transformers",
+    generation=GenerationSettings(max_new_tokens=48),
+    suites=[SuiteSettings(suite="reasoning", samples=24), SuiteSettings(suite="tools", samples=12)],
+)
 
 
 def curve(run_dir):
@@ -39,5 +42,6 @@ def test_evaluating_twice_from_scratch_gives_the_same_summary_bytes(trained, tmp
         assert summary["generation"]["max_new_tokens"] == 48 and summary["chat_template_sha256"]
         assert {"torch", "transformers", "trl"} <= set(summary["packages"])
     evaluate(trained["reasoning"], SETTINGS, tmp_path / "other-seed", seed=4)
-    assert (tmp_path / "other-seed" / "reasoning" / "summary.json").read_bytes() != \
-        (tmp_path / "one" / "reasoning" / "summary.json").read_bytes()  # fmt: skip
+    assert (tmp_path / "other-seed" / "reasoning" / "summary.json").read_bytes() != (
+        tmp_path / "one" / "reasoning" / "summary.json"
+    ).read_bytes()

@@ -23,13 +23,15 @@ NASTY = {
     "unclosed tool call": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"',
     "nested thousands deep": "<tool_call>" + "[" * 50_000 + "]" * 50_000 + "</tool_call>",
     "nested object": '{"name": "f", "arguments": ' + '{"a": ' * 20_000 + "1" + "}" * 20_001,
-    "code as arguments": '<tool_call>{"name": "get_weather", "arguments": {"city": "' + CODE.replace("'", "\\u0027") + '"}}</tool_call>',
+    "code as arguments": '<tool_call>{"name": "get_weather", "arguments": {"city": "'
+    + CODE.replace("'", "\\u0027")
+    + '"}}</tool_call>',
     "code as text": f"import os\n{CODE}\nos.system('touch PWNED')",
     "code as answer": f"<think>eval it</think>The answer is {CODE}",
     "latex bomb": "The answer is \\boxed{" + "\\frac{1}{" * 3000 + "2" + "}" * 6001,
     "many think tags": "<think>" * 100_000,
     "many tool calls": "<tool_call>{}</tool_call>" * 20_000,
-}  # fmt: skip
+}
 SECONDS_PER_SCORE = 10  # math-verify's own time bound is 5 s; everything else is linear-time
 
 
@@ -61,14 +63,18 @@ def test_hostile_output_scores_as_a_failure_with_a_reason_in_bounded_time(name, 
 def test_a_predictions_file_of_hostile_outputs_is_scored_to_the_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     suite = build_suite(SuiteSettings(suite="tools", samples=len(NASTY)))
-    lines = [json.dumps({"id": item.id, "prediction": text}) for item, text in zip(suite.items, NASTY.values())]
+    lines = [
+        json.dumps({"id": item.id, "prediction": text}) for item, text in zip(suite.items, NASTY.values(), strict=True)
+    ]
     lines.insert(3, "{torn line")
     (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     started = time.perf_counter()
     summary = score_predictions("tools", tmp_path / "predictions.jsonl", tmp_path / "scored")
     assert time.perf_counter() - started < 60
     assert summary["n_items"] == len(NASTY) and summary["n_unreadable_lines"] == 1
-    records = [json.loads(line) for line in (tmp_path / "scored" / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "scored" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(records) == len(NASTY)
     assert all(r["verdicts"][0]["reason"] for r in records if not r["verdicts"][0]["correct"])
     assert "\ufffd" in records[list(NASTY).index("invalid utf-8")]["outputs"][0]  # replaced, written, readable
@@ -76,10 +82,16 @@ def test_a_predictions_file_of_hostile_outputs_is_scored_to_the_end(tmp_path, mo
 
 
 @settings()
-@given(text=st.text(alphabet=st.characters(codec=None), max_size=300) |
-       st.builds(lambda a, b: f"<tool_call>{a}</tool_call>{b}", st.text(max_size=80), st.text(max_size=20)) |
-       st.builds(lambda a: f"<think>{a}</think>The answer is {a}", st.text(max_size=40)))  # fmt: skip
+@given(
+    text=st.text(alphabet=st.characters(codec=None), max_size=300)
+    | st.builds(lambda a, b: f"<tool_call>{a}</tool_call>{b}", st.text(max_size=80), st.text(max_size=20))
+    | st.builds(lambda a: f"<think>{a}</think>The answer is {a}", st.text(max_size=40))
+)
 def test_no_text_makes_a_scorer_raise(text):
     for suite in SUITES:
         verdict = suite.score(text, suite.items[0])
-        assert verdict.reason is None or not verdict.reason.startswith("scorer error"), (suite.name, text, verdict.reason)
+        assert verdict.reason is None or not verdict.reason.startswith("scorer error"), (
+            suite.name,
+            text,
+            verdict.reason,
+        )

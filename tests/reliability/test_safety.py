@@ -19,11 +19,15 @@ def test_trust_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path, tiny_p
     folder = tmp_path / "custom"
     shutil.copytree(tiny_path, folder)
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="custom_llama", auto_map={"AutoConfig": "evil.Config", "AutoModelForCausalLM": "evil.Model"})
+    config.update(
+        model_type="custom_llama", auto_map={"AutoConfig": "evil.Config", "AutoModelForCausalLM": "evil.Model"}
+    )
     (folder / "config.json").write_text(json.dumps(config))
     marker = tmp_path / "RAN"
-    (folder / "evil.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
-                                    "from transformers import LlamaConfig as Config, LlamaForCausalLM as Model\n")  # fmt: skip
+    (folder / "evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+        "from transformers import LlamaConfig as Config, LlamaForCausalLM as Model\n"
+    )
     with pytest.raises(ModelError, match=r"ships its own code, which harness does not run unless the recipe says"):
         load_model(str(folder))
     assert not marker.exists()
@@ -65,11 +69,16 @@ def test_the_package_never_evaluates_text_or_loads_pickles():
     from harness.recipe import _SafeLoader
 
     assert issubclass(_SafeLoader, yaml.SafeLoader)  # the one yaml.load allowed below
-    forbidden = re.compile(r"(?<![.\w])(eval|exec|compile)\(|pickle\.loads?\(|yaml\.load\((?!.*Loader=_SafeLoader)|"
-                           r"yaml\.unsafe_load|shell=True|weights_only=False|trust_remote_code=True|os\.system\(")  # fmt: skip
-    found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
-             for path in (REPO / "harness").rglob("*.py")
-             for number, line in enumerate(path.read_text().splitlines(), start=1) if forbidden.search(line)]  # fmt: skip
+    forbidden = re.compile(
+        r"(?<![.\w])(eval|exec|compile)\(|pickle\.loads?\(|yaml\.load\((?!.*Loader=_SafeLoader)|"
+        r"yaml\.unsafe_load|shell=True|weights_only=False|trust_remote_code=True|os\.system\("
+    )
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in (REPO / "harness").rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if forbidden.search(line)
+    ]
     assert not found, "\n".join(found)
 
 
@@ -108,10 +117,32 @@ def test_an_api_key_reaches_the_server_but_no_file_log_or_output(trained, tmp_pa
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        result = subprocess.run([sys.executable, "-m", "harness.cli", "-v", "eval", str(trained["chat"]), "--backend", "openai",
-                                 "--base-url", url, "--suite", "chat", "--samples", "3", "-o", str(tmp_path / "out"),
-                                 "--set", "eval.backend_options.api_key_env=HARNESS_KEY"],
-                                capture_output=True, text=True, cwd=REPO, env={**__import__("os").environ, "HARNESS_KEY": key})  # fmt: skip
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "-v",
+                "eval",
+                str(trained["chat"]),
+                "--backend",
+                "openai",
+                "--base-url",
+                url,
+                "--suite",
+                "chat",
+                "--samples",
+                "3",
+                "-o",
+                str(tmp_path / "out"),
+                "--set",
+                "eval.backend_options.api_key_env=HARNESS_KEY",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**__import__("os").environ, "HARNESS_KEY": key},
+        )
     finally:
         server.shutdown()
         server.server_close()

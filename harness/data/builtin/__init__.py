@@ -35,7 +35,8 @@ def draw(
 ) -> list[dict]:
     """Draw up to `n` distinct rows of `split` from `make(rng) -> (content_key, row)`.
 
-    Candidates whose key hashes to another split (or that `assign_split` puts elsewhere) are thrown away. A small item space can run out;
+    Candidates whose key hashes to another split (or that `assign_split` puts elsewhere) are thrown away.
+    A small item space can run out;
     the caller sees fewer rows than asked and the source logs the count it really got.
     """
     if split not in SPLITS:

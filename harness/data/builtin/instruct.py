@@ -7,6 +7,7 @@ and marks each row `seen` or not, so evaluation reports zero-shot generalisation
 
 from __future__ import annotations
 
+import functools
 import random
 
 from harness.data.builtin import draw
@@ -39,27 +40,49 @@ HELD_OUT_SOURCES = frozenset(FAMILIES[family]["source"] for family in HELD_OUT_F
 def leaks(tasks: set[str], sources: set[str]) -> list[str]:
     """Why training rows tagged with these tasks / sources would spoil the zero-shot evaluation."""
     problems = [f"task {task!r} is held out for zero-shot evaluation" for task in sorted(tasks & HELD_OUT_FAMILIES)]
-    problems += [f"source {source!r} is where held-out tasks come from" for source in sorted(sources & HELD_OUT_SOURCES)]
+    problems += [
+        f"source {source!r} is where held-out tasks come from" for source in sorted(sources & HELD_OUT_SOURCES)
+    ]
     return problems
 
 
 # en, fr, de, es
 VOCABULARY = [
-    ("cat", "chat", "Katze", "gato"), ("dog", "chien", "Hund", "perro"), ("house", "maison", "Haus", "casa"),
-    ("water", "eau", "Wasser", "agua"), ("bread", "pain", "Brot", "pan"), ("book", "livre", "Buch", "libro"),
-    ("sun", "soleil", "Sonne", "sol"), ("tree", "arbre", "Baum", "árbol"), ("car", "voiture", "Auto", "coche"),
-    ("friend", "ami", "Freund", "amigo"), ("apple", "pomme", "Apfel", "manzana"), ("school", "école", "Schule", "escuela"),
-    ("city", "ville", "Stadt", "ciudad"), ("moon", "lune", "Mond", "luna"), ("fish", "poisson", "Fisch", "pez"),
-    ("milk", "lait", "Milch", "leche"), ("flower", "fleur", "Blume", "flor"), ("door", "porte", "Tür", "puerta"),
-    ("bird", "oiseau", "Vogel", "pájaro"), ("rain", "pluie", "Regen", "lluvia"),
-]  # fmt: skip
+    ("cat", "chat", "Katze", "gato"),
+    ("dog", "chien", "Hund", "perro"),
+    ("house", "maison", "Haus", "casa"),
+    ("water", "eau", "Wasser", "agua"),
+    ("bread", "pain", "Brot", "pan"),
+    ("book", "livre", "Buch", "libro"),
+    ("sun", "soleil", "Sonne", "sol"),
+    ("tree", "arbre", "Baum", "árbol"),
+    ("car", "voiture", "Auto", "coche"),
+    ("friend", "ami", "Freund", "amigo"),
+    ("apple", "pomme", "Apfel", "manzana"),
+    ("school", "école", "Schule", "escuela"),
+    ("city", "ville", "Stadt", "ciudad"),
+    ("moon", "lune", "Mond", "luna"),
+    ("fish", "poisson", "Fisch", "pez"),
+    ("milk", "lait", "Milch", "leche"),
+    ("flower", "fleur", "Blume", "flor"),
+    ("door", "porte", "Tür", "puerta"),
+    ("bird", "oiseau", "Vogel", "pájaro"),
+    ("rain", "pluie", "Regen", "lluvia"),
+]
 LANGUAGE_NAMES = {  # the target language named in each instruction language
-    "en": "English", "fr": "français", "de": "Deutsche", "es": "español",
-}  # fmt: skip
+    "en": "English",
+    "fr": "français",
+    "de": "Deutsche",
+    "es": "español",
+}
 
 INSTRUCTIONS = {
     "sentiment": {
-        "en": ["What is the sentiment of this review?", "Classify the sentiment of the text.", "Is this review positive or negative?"],
+        "en": [
+            "What is the sentiment of this review?",
+            "Classify the sentiment of the text.",
+            "Is this review positive or negative?",
+        ],
         "fr": ["Quel est le sentiment de cet avis ?", "Classe le sentiment du texte."],
         "de": ["Welche Stimmung hat diese Bewertung?", "Bestimme die Stimmung des Textes."],
         "es": ["¿Cuál es el sentimiento de esta reseña?", "Clasifica el sentimiento del texto."],
@@ -112,58 +135,118 @@ INSTRUCTIONS = {
         "de": ["Übersetze ins {target}:", "Wie heißt auf {target}:"],
         "es": ["Traduce al {target}:", "Da la palabra en {target} para:"],
     },
-}  # fmt: skip
+}
 
 SENTIMENT = {  # subjects, verb, positive, negative, answer template
-    "en": (["The film", "The food", "The hotel", "The service", "The book"], "was",
-           ["wonderful", "excellent", "great", "lovely"], ["terrible", "awful", "boring", "bad"], "this is a {} sentiment",
-           {"positive": "positive", "negative": "negative"}),
-    "fr": (["Le film", "Le repas", "L'hôtel", "Le service", "Le livre"], "était",
-           ["merveilleux", "excellent", "génial", "superbe"], ["horrible", "affreux", "ennuyeux", "mauvais"],
-           "c'est un sentiment {}", {"positive": "positif", "negative": "négatif"}),
-    "de": (["Der Film", "Das Essen", "Das Hotel", "Der Service", "Das Buch"], "war",
-           ["wunderbar", "ausgezeichnet", "toll", "herrlich"], ["schrecklich", "furchtbar", "langweilig", "schlecht"],
-           "das ist eine {} Stimmung", {"positive": "positive", "negative": "negative"}),
-    "es": (["La película", "La comida", "El hotel", "El servicio", "El libro"], "fue",
-           ["maravilloso", "excelente", "genial", "estupendo"], ["horrible", "terrible", "aburrido", "malo"],
-           "este es un sentimiento {}", {"positive": "positivo", "negative": "negativo"}),
-}  # fmt: skip
+    "en": (
+        ["The film", "The food", "The hotel", "The service", "The book"],
+        "was",
+        ["wonderful", "excellent", "great", "lovely"],
+        ["terrible", "awful", "boring", "bad"],
+        "this is a {} sentiment",
+        {"positive": "positive", "negative": "negative"},
+    ),
+    "fr": (
+        ["Le film", "Le repas", "L'hôtel", "Le service", "Le livre"],
+        "était",
+        ["merveilleux", "excellent", "génial", "superbe"],
+        ["horrible", "affreux", "ennuyeux", "mauvais"],
+        "c'est un sentiment {}",
+        {"positive": "positif", "negative": "négatif"},
+    ),
+    "de": (
+        ["Der Film", "Das Essen", "Das Hotel", "Der Service", "Das Buch"],
+        "war",
+        ["wunderbar", "ausgezeichnet", "toll", "herrlich"],
+        ["schrecklich", "furchtbar", "langweilig", "schlecht"],
+        "das ist eine {} Stimmung",
+        {"positive": "positive", "negative": "negative"},
+    ),
+    "es": (
+        ["La película", "La comida", "El hotel", "El servicio", "El libro"],
+        "fue",
+        ["maravilloso", "excelente", "genial", "estupendo"],
+        ["horrible", "terrible", "aburrido", "malo"],
+        "este es un sentimiento {}",
+        {"positive": "positivo", "negative": "negativo"},
+    ),
+}
 TOPICS = {  # topic -> (answer word, sentences) per language
-    "en": ("the topic is {}", {"sports": ("sports", ["The team won the match.", "She runs every morning."]),
-                                "food": ("food", ["The soup is hot.", "We baked fresh bread."]),
-                                "weather": ("weather", ["It will rain tomorrow.", "The sky is sunny."]),
-                                "music": ("music", ["He plays the guitar.", "The concert was loud."])}),
-    "fr": ("le sujet est {}", {"sports": ("le sport", ["L'équipe a gagné le match.", "Elle court chaque matin."]),
-                                "food": ("la cuisine", ["La soupe est chaude.", "Nous avons cuit du pain."]),
-                                "weather": ("la météo", ["Il pleuvra demain.", "Le ciel est ensoleillé."]),
-                                "music": ("la musique", ["Il joue de la guitare.", "Le concert était fort."])}),
-    "de": ("das Thema ist {}", {"sports": ("Sport", ["Die Mannschaft hat gewonnen.", "Sie läuft jeden Morgen."]),
-                                 "food": ("Essen", ["Die Suppe ist heiß.", "Wir haben Brot gebacken."]),
-                                 "weather": ("Wetter", ["Morgen wird es regnen.", "Der Himmel ist sonnig."]),
-                                 "music": ("Musik", ["Er spielt Gitarre.", "Das Konzert war laut."])}),
-    "es": ("el tema es {}", {"sports": ("el deporte", ["El equipo ganó el partido.", "Ella corre cada mañana."]),
-                              "food": ("la comida", ["La sopa está caliente.", "Hicimos pan fresco."]),
-                              "weather": ("el tiempo", ["Mañana lloverá.", "El cielo está soleado."]),
-                              "music": ("la música", ["Él toca la guitarra.", "El concierto fue ruidoso."])}),
-}  # fmt: skip
+    "en": (
+        "the topic is {}",
+        {
+            "sports": ("sports", ["The team won the match.", "She runs every morning."]),
+            "food": ("food", ["The soup is hot.", "We baked fresh bread."]),
+            "weather": ("weather", ["It will rain tomorrow.", "The sky is sunny."]),
+            "music": ("music", ["He plays the guitar.", "The concert was loud."]),
+        },
+    ),
+    "fr": (
+        "le sujet est {}",
+        {
+            "sports": ("le sport", ["L'équipe a gagné le match.", "Elle court chaque matin."]),
+            "food": ("la cuisine", ["La soupe est chaude.", "Nous avons cuit du pain."]),
+            "weather": ("la météo", ["Il pleuvra demain.", "Le ciel est ensoleillé."]),
+            "music": ("la musique", ["Il joue de la guitare.", "Le concert était fort."]),
+        },
+    ),
+    "de": (
+        "das Thema ist {}",
+        {
+            "sports": ("Sport", ["Die Mannschaft hat gewonnen.", "Sie läuft jeden Morgen."]),
+            "food": ("Essen", ["Die Suppe ist heiß.", "Wir haben Brot gebacken."]),
+            "weather": ("Wetter", ["Morgen wird es regnen.", "Der Himmel ist sonnig."]),
+            "music": ("Musik", ["Er spielt Gitarre.", "Das Konzert war laut."]),
+        },
+    ),
+    "es": (
+        "el tema es {}",
+        {
+            "sports": ("el deporte", ["El equipo ganó el partido.", "Ella corre cada mañana."]),
+            "food": ("la comida", ["La sopa está caliente.", "Hicimos pan fresco."]),
+            "weather": ("el tiempo", ["Mañana lloverá.", "El cielo está soleado."]),
+            "music": ("la música", ["Él toca la guitarra.", "El concierto fue ruidoso."]),
+        },
+    ),
+}
 INTENTS = {  # intent -> (label, utterance template with {x})
-    "en": ("the intent is {}", {"booking": ("booking", "Book a table for {n} people."),
-                                 "weather": ("weather", "Will it rain in {c} tomorrow?"),
-                                 "alarm": ("alarm", "Wake me up at {n} o'clock."),
-                                 "music": ("music", "Play a song about {c}.")}),
-    "fr": ("l'intention est {}", {"booking": ("réservation", "Réserve une table pour {n} personnes."),
-                                   "weather": ("météo", "Va-t-il pleuvoir à {c} demain ?"),
-                                   "alarm": ("réveil", "Réveille-moi à {n} heures."),
-                                   "music": ("musique", "Joue une chanson sur {c}.")}),
-    "de": ("die Absicht ist {}", {"booking": ("Reservierung", "Reserviere einen Tisch für {n} Personen."),
-                                   "weather": ("Wetter", "Regnet es morgen in {c}?"),
-                                   "alarm": ("Wecker", "Weck mich um {n} Uhr."),
-                                   "music": ("Musik", "Spiel ein Lied über {c}.")}),
-    "es": ("la intención es {}", {"booking": ("reserva", "Reserva una mesa para {n} personas."),
-                                   "weather": ("tiempo", "¿Lloverá en {c} mañana?"),
-                                   "alarm": ("alarma", "Despiértame a las {n}."),
-                                   "music": ("música", "Pon una canción sobre {c}.")}),
-}  # fmt: skip
+    "en": (
+        "the intent is {}",
+        {
+            "booking": ("booking", "Book a table for {n} people."),
+            "weather": ("weather", "Will it rain in {c} tomorrow?"),
+            "alarm": ("alarm", "Wake me up at {n} o'clock."),
+            "music": ("music", "Play a song about {c}."),
+        },
+    ),
+    "fr": (
+        "l'intention est {}",
+        {
+            "booking": ("réservation", "Réserve une table pour {n} personnes."),
+            "weather": ("météo", "Va-t-il pleuvoir à {c} demain ?"),
+            "alarm": ("réveil", "Réveille-moi à {n} heures."),
+            "music": ("musique", "Joue une chanson sur {c}."),
+        },
+    ),
+    "de": (
+        "die Absicht ist {}",
+        {
+            "booking": ("Reservierung", "Reserviere einen Tisch für {n} Personen."),
+            "weather": ("Wetter", "Regnet es morgen in {c}?"),
+            "alarm": ("Wecker", "Weck mich um {n} Uhr."),
+            "music": ("Musik", "Spiel ein Lied über {c}."),
+        },
+    ),
+    "es": (
+        "la intención es {}",
+        {
+            "booking": ("reserva", "Reserva una mesa para {n} personas."),
+            "weather": ("tiempo", "¿Lloverá en {c} mañana?"),
+            "alarm": ("alarma", "Despiértame a las {n}."),
+            "music": ("música", "Pon una canción sobre {c}."),
+        },
+    ),
+}
 CITIES = ["Berlin", "Rome", "Paris", "Madrid", "Oslo", "Lima", "Tokyo", "Cairo"]
 PEOPLE = ["Anna", "Tom", "Li", "Omar", "Sara", "Ivan", "Nora", "Paul"]
 QA = {
@@ -236,14 +319,20 @@ def _example(rng: random.Random, split: str, families: list[str], languages: lis
         "prompt": [{"role": "user", "content": f"{instruction}\n{text}", "tool_calls": None}],
         "completion": [{"role": "assistant", "content": answer, "tool_calls": None}],
         "tools": None,
-        "meta": {"task": family, "language": language, "cluster": FAMILIES[family]["cluster"],
-                 "metric": FAMILIES[family]["metric"], "seen": not held_out},
-    }  # fmt: skip
+        "meta": {
+            "task": family,
+            "language": language,
+            "cluster": FAMILIES[family]["cluster"],
+            "metric": FAMILIES[family]["metric"],
+            "seen": not held_out,
+        },
+    }
     return f"{family}:{language}:{key}", row
 
 
-def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None,
-             languages: list[str] | None = None) -> list[dict]:  # fmt: skip
+def generate(
+    split: str, n: int, seed: int = 0, families: list[str] | None = None, languages: list[str] | None = None
+) -> list[dict]:
     families = families or sorted(FAMILIES)
     languages = languages or list(LANGUAGES)
     unknown = sorted(set(families) - set(FAMILIES)) + sorted(set(languages) - set(LANGUAGES))
@@ -254,8 +343,14 @@ def generate(split: str, n: int, seed: int = 0, families: list[str] | None = Non
     rows = []
     for index, family in enumerate(families):
         share = n // len(families) + (index < n % len(families))
-        rows += draw(lambda rng: _example(rng, split, [family], languages), split, share, seed,
-                     namespace="instruct", assign_split=lambda key, row: None if row["meta"]["seen"] else "test")
+        rows += draw(
+            functools.partial(_example, split=split, families=[family], languages=languages),
+            split,
+            share,
+            seed,
+            namespace="instruct",
+            assign_split=lambda key, row: None if row["meta"]["seen"] else "test",
+        )
     for index, row in enumerate(rows):
         row["id"] = f"instruct-{split}-{index:06d}"
     return rows

@@ -28,10 +28,15 @@ ARTISTS = ["Adele", "Queen", "Miles Davis", "Bach", "Shakira", "Daft Punk"]
 COUNTRIES = ["France", "Japan", "Brazil", "Kenya", "Canada", "India"]
 RESTAURANTS = ["Luigi's", "The Blue Door", "Sakura", "El Patio"]
 OFF_TOPIC = [
-    "Tell me a joke about cats.", "Write a short poem about the sea.", "What is your favourite colour?",
-    "How do I tie a tie?", "Give me a fun fact about owls.", "Can you recommend a good book?",
-    "What is the meaning of life?", "How are you today?",
-]  # fmt: skip
+    "Tell me a joke about cats.",
+    "Write a short poem about the sea.",
+    "What is your favourite colour?",
+    "How do I tie a tie?",
+    "Give me a fun fact about owls.",
+    "Can you recommend a good book?",
+    "What is the meaning of life?",
+    "How are you today?",
+]
 NO_TOOL_ANSWER = "I cannot help with that using the available tools."
 
 
@@ -68,7 +73,9 @@ def _weather(rng):
     if rng.random() < 0.4:
         unit = rng.choice(["celsius", "fahrenheit"])
         return rng.choice([f"What is the weather in {city} in {unit}?", f"Tell me the {city} weather in {unit}."]), {
-            "city": city, "unit": unit}  # fmt: skip
+            "city": city,
+            "unit": unit,
+        }
     return rng.choice([f"What is the weather in {city}?", f"How is the weather in {city} today?"]), {"city": city}
 
 
@@ -85,12 +92,17 @@ def _alarm(rng):
         label = rng.choice(["gym", "work", "medicine", "call mom"])
         return f"Set an alarm for {hour}:{minute:02d} called {label}.", {"hour": hour, "minute": minute, "label": label}
     return rng.choice([f"Set an alarm for {hour}:{minute:02d}.", f"Wake me up at {hour}:{minute:02d}."]), {
-        "hour": hour, "minute": minute}  # fmt: skip
+        "hour": hour,
+        "minute": minute,
+    }
 
 
 def _email(rng):
     person, subject = rng.choice(PEOPLE), rng.choice(["lunch", "the report", "holidays", "the meeting"])
-    return f"Send an email to {person}@example.com about {subject}.", {"to": f"{person}@example.com", "subject": subject}
+    return f"Send an email to {person}@example.com about {subject}.", {
+        "to": f"{person}@example.com",
+        "subject": subject,
+    }
 
 
 def _flights(rng):
@@ -98,26 +110,35 @@ def _flights(rng):
     if rng.random() < 0.4:
         count = rng.randint(2, 6)
         return f"Find flights from {origin} to {destination} for {count} people.", {
-            "origin": origin, "destination": destination, "passengers": count}  # fmt: skip
-    return rng.choice([f"Find flights from {origin} to {destination}.", f"Search flights {origin} to {destination}."]), {
-        "origin": origin, "destination": destination}  # fmt: skip
+            "origin": origin,
+            "destination": destination,
+            "passengers": count,
+        }
+    return rng.choice(
+        [f"Find flights from {origin} to {destination}.", f"Search flights {origin} to {destination}."]
+    ), {"origin": origin, "destination": destination}
 
 
 def _tip(rng):
     bill, percent = round(rng.randint(500, 20000) / 100, 2), rng.choice([10, 12, 15, 18, 20, 25])
-    return rng.choice([f"What is a {percent}% tip on {bill}?", f"Calculate a {percent} percent tip for a bill of {bill}."]), {
-        "bill": bill, "percent": percent}  # fmt: skip
+    return rng.choice(
+        [f"What is a {percent}% tip on {bill}?", f"Calculate a {percent} percent tip for a bill of {bill}."]
+    ), {"bill": bill, "percent": percent}
 
 
 def _translate(rng):
     text, language = rng.choice(WORDS), rng.choice(LANGUAGES)
     return rng.choice([f"Translate '{text}' into {language}.", f"How do you say '{text}' in {language}?"]), {
-        "text": text, "target_language": language}  # fmt: skip
+        "text": text,
+        "target_language": language,
+    }
 
 
 def _stock(rng):
     symbol = rng.choice(SYMBOLS)
-    return rng.choice([f"What is the stock price of {symbol}?", f"Get me the price of {symbol} shares."]), {"symbol": symbol}
+    return rng.choice([f"What is the stock price of {symbol}?", f"Get me the price of {symbol} shares."]), {
+        "symbol": symbol
+    }
 
 
 def _music(rng):
@@ -131,7 +152,11 @@ def _table(rng):
     restaurant, people = rng.choice(RESTAURANTS), rng.randint(2, 8)
     if rng.random() < 0.4:
         time = rng.choice(["19:00", "20:30", "12:15"])
-        return f"Book a table at {restaurant} for {people} at {time}.", {"restaurant": restaurant, "people": people, "time": time}
+        return f"Book a table at {restaurant} for {people} at {time}.", {
+            "restaurant": restaurant,
+            "people": people,
+            "time": time,
+        }
     return f"Reserve a table for {people} at {restaurant}.", {"restaurant": restaurant, "people": people}
 
 
@@ -145,7 +170,10 @@ def _population(rng):
 
 def _reminder(rng):
     text, day = rng.choice(["buy milk", "pay rent", "water plants", "call the bank"]), rng.choice(DAYS)
-    return rng.choice([f"Remind me to {text} on {day}.", f"Create a reminder on {day} to {text}."]), {"text": text, "day": day}
+    return rng.choice([f"Remind me to {text} on {day}.", f"Create a reminder on {day} to {text}."]), {
+        "text": text,
+        "day": day,
+    }
 
 
 def _respond_number(key: str, unit: str):
@@ -161,47 +189,145 @@ def _respond_done(args):
 
 
 TOOLS = [
-    Tool(_schema("get_weather", "Get the current weather in a city.", {
-        "city": _string("City name"), "unit": _string("Temperature unit", ["celsius", "fahrenheit"])}, ["city"]),
-        _weather, _respond_number("temperature", " degrees")),
-    Tool(_schema("convert_currency", "Convert an amount of money between currencies.", {
-        "amount": {"type": "number", "description": "Amount to convert"},
-        "from_currency": _string("Currency code to convert from", CURRENCIES),
-        "to_currency": _string("Currency code to convert to", CURRENCIES)}, ["amount", "from_currency", "to_currency"]),
-        _currency, _respond_number("converted_amount", "")),
-    Tool(_schema("set_alarm", "Set an alarm.", {
-        "hour": {"type": "integer", "description": "Hour, 0-23"}, "minute": {"type": "integer", "description": "Minute"},
-        "label": _string("Name of the alarm")}, ["hour", "minute"]), _alarm, _respond_done),
-    Tool(_schema("send_email", "Send an email.", {
-        "to": _string("Recipient address"), "subject": _string("Subject line")}, ["to", "subject"]), _email, _respond_done),
-    Tool(_schema("search_flights", "Search for flights between two cities.", {
-        "origin": _string("Departure city"), "destination": _string("Arrival city"),
-        "passengers": {"type": "integer", "description": "Number of passengers"}}, ["origin", "destination"]),
-        _flights, _respond_number("flights_found", "")),
-    Tool(_schema("calculate_tip", "Calculate the tip for a restaurant bill.", {
-        "bill": {"type": "number", "description": "Bill amount"},
-        "percent": {"type": "integer", "description": "Tip percentage"}}, ["bill", "percent"]),
-        _tip, _respond_number("tip", "")),
-    Tool(_schema("translate_text", "Translate text into another language.", {
-        "text": _string("Text to translate"), "target_language": _string("Language to translate into", LANGUAGES)},
-        ["text", "target_language"]), _translate, _respond_done),
-    Tool(_schema("get_stock_price", "Get the latest price of a stock.", {
-        "symbol": _string("Ticker symbol")}, ["symbol"]), _stock, _respond_number("price", " dollars")),
-    Tool(_schema("play_music", "Play music by an artist.", {
-        "artist": _string("Artist name"), "shuffle": {"type": "boolean", "description": "Shuffle the tracks"}},
-        ["artist"]), _music, _respond_done),
-]  # fmt: skip
+    Tool(
+        _schema(
+            "get_weather",
+            "Get the current weather in a city.",
+            {"city": _string("City name"), "unit": _string("Temperature unit", ["celsius", "fahrenheit"])},
+            ["city"],
+        ),
+        _weather,
+        _respond_number("temperature", " degrees"),
+    ),
+    Tool(
+        _schema(
+            "convert_currency",
+            "Convert an amount of money between currencies.",
+            {
+                "amount": {"type": "number", "description": "Amount to convert"},
+                "from_currency": _string("Currency code to convert from", CURRENCIES),
+                "to_currency": _string("Currency code to convert to", CURRENCIES),
+            },
+            ["amount", "from_currency", "to_currency"],
+        ),
+        _currency,
+        _respond_number("converted_amount", ""),
+    ),
+    Tool(
+        _schema(
+            "set_alarm",
+            "Set an alarm.",
+            {
+                "hour": {"type": "integer", "description": "Hour, 0-23"},
+                "minute": {"type": "integer", "description": "Minute"},
+                "label": _string("Name of the alarm"),
+            },
+            ["hour", "minute"],
+        ),
+        _alarm,
+        _respond_done,
+    ),
+    Tool(
+        _schema(
+            "send_email",
+            "Send an email.",
+            {"to": _string("Recipient address"), "subject": _string("Subject line")},
+            ["to", "subject"],
+        ),
+        _email,
+        _respond_done,
+    ),
+    Tool(
+        _schema(
+            "search_flights",
+            "Search for flights between two cities.",
+            {
+                "origin": _string("Departure city"),
+                "destination": _string("Arrival city"),
+                "passengers": {"type": "integer", "description": "Number of passengers"},
+            },
+            ["origin", "destination"],
+        ),
+        _flights,
+        _respond_number("flights_found", ""),
+    ),
+    Tool(
+        _schema(
+            "calculate_tip",
+            "Calculate the tip for a restaurant bill.",
+            {
+                "bill": {"type": "number", "description": "Bill amount"},
+                "percent": {"type": "integer", "description": "Tip percentage"},
+            },
+            ["bill", "percent"],
+        ),
+        _tip,
+        _respond_number("tip", ""),
+    ),
+    Tool(
+        _schema(
+            "translate_text",
+            "Translate text into another language.",
+            {"text": _string("Text to translate"), "target_language": _string("Language to translate into", LANGUAGES)},
+            ["text", "target_language"],
+        ),
+        _translate,
+        _respond_done,
+    ),
+    Tool(
+        _schema(
+            "get_stock_price", "Get the latest price of a stock.", {"symbol": _string("Ticker symbol")}, ["symbol"]
+        ),
+        _stock,
+        _respond_number("price", " dollars"),
+    ),
+    Tool(
+        _schema(
+            "play_music",
+            "Play music by an artist.",
+            {"artist": _string("Artist name"), "shuffle": {"type": "boolean", "description": "Shuffle the tracks"}},
+            ["artist"],
+        ),
+        _music,
+        _respond_done,
+    ),
+]
 UNSEEN_TOOLS = [
-    Tool(_schema("book_table", "Book a table at a restaurant.", {
-        "restaurant": _string("Restaurant name"), "people": {"type": "integer", "description": "Number of people"},
-        "time": _string("Time, HH:MM")}, ["restaurant", "people"]), _table, _respond_done),
-    Tool(_schema("get_population", "Get the population of a country.", {
-        "country": _string("Country name"), "year": {"type": "integer", "description": "Year"}}, ["country"]),
-        _population, _respond_number("population_millions", " million")),
-    Tool(_schema("create_reminder", "Create a reminder for a day of the week.", {
-        "text": _string("What to remember"), "day": _string("Day of the week", DAYS)}, ["text", "day"]),
-        _reminder, _respond_done),
-]  # fmt: skip
+    Tool(
+        _schema(
+            "book_table",
+            "Book a table at a restaurant.",
+            {
+                "restaurant": _string("Restaurant name"),
+                "people": {"type": "integer", "description": "Number of people"},
+                "time": _string("Time, HH:MM"),
+            },
+            ["restaurant", "people"],
+        ),
+        _table,
+        _respond_done,
+    ),
+    Tool(
+        _schema(
+            "get_population",
+            "Get the population of a country.",
+            {"country": _string("Country name"), "year": {"type": "integer", "description": "Year"}},
+            ["country"],
+        ),
+        _population,
+        _respond_number("population_millions", " million"),
+    ),
+    Tool(
+        _schema(
+            "create_reminder",
+            "Create a reminder for a day of the week.",
+            {"text": _string("What to remember"), "day": _string("Day of the week", DAYS)},
+            ["text", "day"],
+        ),
+        _reminder,
+        _respond_done,
+    ),
+]
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "response")
 
 
@@ -248,9 +374,13 @@ def _example(rng: random.Random, split: str, unseen_share: float) -> tuple[str, 
     row = {
         "messages": messages,
         "tools": json.dumps([t.schema for t in offered]),
-        "meta": {"task": f"tools/{category}", "category": category, "tool": tool.name,
-                 "tool_set": "unseen" if use_unseen else "seen"},
-    }  # fmt: skip
+        "meta": {
+            "task": f"tools/{category}",
+            "category": category,
+            "tool": tool.name,
+            "tool_set": "unseen" if use_unseen else "seen",
+        },
+    }
     return key, row
 
 

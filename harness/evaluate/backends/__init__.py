@@ -69,8 +69,13 @@ def pick_backend(name: str, n_items: int | None = None) -> str:
     return "vllm" if n_items >= VLLM_PAYS_OFF_FROM[device] else "transformers"
 
 
-def make_backend(settings: EvalSettings, model_path: str, model_settings=None, served_name: str | None = None,
-                 n_items: int | None = None):  # fmt: skip
+def make_backend(
+    settings: EvalSettings,
+    model_path: str,
+    model_settings=None,
+    served_name: str | None = None,
+    n_items: int | None = None,
+):
     from harness.recipe import ModelSettings
 
     model_settings = model_settings or ModelSettings()
@@ -79,14 +84,23 @@ def make_backend(settings: EvalSettings, model_path: str, model_settings=None, s
     if name == "transformers":
         from harness.evaluate.backends.transformers import TransformersBackend
 
-        return TransformersBackend(model_path, model_settings.dtype, settings.batch_size,
-                                   trust_remote_code=model_settings.trust_remote_code,
-                                   chat_template=model_settings.chat_template)  # fmt: skip
+        return TransformersBackend(
+            model_path,
+            model_settings.dtype,
+            settings.batch_size,
+            trust_remote_code=model_settings.trust_remote_code,
+            chat_template=model_settings.chat_template,
+        )
     if name == "vllm":
         from harness.evaluate.backends.vllm import VllmBackend
 
-        return VllmBackend(model_path, model_settings.dtype, trust_remote_code=model_settings.trust_remote_code,
-                           chat_template=model_settings.chat_template, **settings.backend_options)  # fmt: skip
+        return VllmBackend(
+            model_path,
+            model_settings.dtype,
+            trust_remote_code=model_settings.trust_remote_code,
+            chat_template=model_settings.chat_template,
+            **settings.backend_options,
+        )
     if name == "openai":
         from harness.evaluate.backends.openai import OpenAIBackend
 

@@ -24,8 +24,16 @@ RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
-                 max_retries: int = 3, timeout: float = 300, chat: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_retries: int = 3,
+        timeout: float = 300,
+        chat: bool = False,
+    ):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env  # the name, never the key: nothing here is written to a run folder
@@ -36,8 +44,14 @@ class OpenAIBackend:
             return list(pool.map(lambda request: self._one(request, settings), requests))
 
     def _one(self, request: Request, settings: GenerationSettings) -> list[Generation]:
-        body = {"model": self.model, "max_tokens": settings.max_new_tokens, "temperature": settings.temperature,
-                "top_p": settings.top_p, "n": settings.n, "seed": settings.seed}  # fmt: skip
+        body = {
+            "model": self.model,
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "n": settings.n,
+            "seed": settings.seed,
+        }
         if settings.stop:
             body["stop"] = settings.stop
         if self.chat:
@@ -70,7 +84,7 @@ class OpenAIBackend:
         for attempt in range(self.max_retries + 1):
             request = urllib.request.Request(self.base_url + endpoint, data=data, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # configured URL
                     return json.loads(response.read())
             except urllib.error.HTTPError as error:
                 last_error = f"HTTP {error.code} from {self.base_url}{endpoint}"

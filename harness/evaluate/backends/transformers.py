@@ -21,8 +21,15 @@ log = logging.getLogger(__name__)
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model_path: str, dtype: str = "auto", batch_size: int = 64, trust_remote_code: bool = False,
-                 chat_template: str | None = None, max_batch_tokens: int = 32_768):  # fmt: skip
+    def __init__(
+        self,
+        model_path: str,
+        dtype: str = "auto",
+        batch_size: int = 64,
+        trust_remote_code: bool = False,
+        chat_template: str | None = None,
+        max_batch_tokens: int = 32_768,
+    ):
         import torch
 
         from harness.launch import distributed_state
@@ -34,7 +41,9 @@ class TransformersBackend:
         self._setup(model.to(device), tokenizer, batch_size, max_batch_tokens)
 
     @classmethod
-    def from_objects(cls, model, tokenizer, batch_size: int = 64, max_batch_tokens: int = 32_768) -> TransformersBackend:
+    def from_objects(
+        cls, model, tokenizer, batch_size: int = 64, max_batch_tokens: int = 32_768
+    ) -> TransformersBackend:
         """Over a model already in memory (evaluation during training)."""
         backend = cls.__new__(cls)
         backend._setup(model, tokenizer, batch_size, max_batch_tokens)
@@ -60,8 +69,10 @@ class TransformersBackend:
         fitting = []
         for index, ids in enumerate(encoded):
             if self.context and len(ids) + settings.max_new_tokens > self.context:
-                error = (f"prompt of {len(ids)} tokens + max_new_tokens {settings.max_new_tokens} exceeds the model's "
-                         f"context of {self.context} tokens")  # fmt: skip
+                error = (
+                    f"prompt of {len(ids)} tokens + max_new_tokens {settings.max_new_tokens} exceeds the model's "
+                    f"context of {self.context} tokens"
+                )
                 results[index] = [Generation("", "error", 0, error)] * settings.n
             else:
                 fitting.append(index)
@@ -124,10 +135,16 @@ class TransformersBackend:
         step_ids = input_ids
         extra = {"logits_to_keep": 1} if self._keeps_logits else {}
         for _ in range(settings.max_new_tokens):
-            logits = self.model(input_ids=step_ids, attention_mask=attention_mask, position_ids=positions,
-                                past_key_values=cache, use_cache=True, **extra).logits[:, -1, :]  # fmt: skip
+            logits = self.model(
+                input_ids=step_ids,
+                attention_mask=attention_mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                **extra,
+            ).logits[:, -1, :]
             next_ids = logits.argmax(-1)
-            for row, token in zip(active, next_ids.tolist()):
+            for row, token in zip(active, next_ids.tolist(), strict=True):
                 generated[row].append(token)
             ended = torch.isin(next_ids, stop_ids)
             if settings.stop:

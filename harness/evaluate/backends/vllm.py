@@ -20,8 +20,14 @@ CPU_DEFAULTS = {"enforce_eager": True}
 class VllmBackend:
     name = "vllm"
 
-    def __init__(self, model_path: str, dtype: str = "auto", trust_remote_code: bool = False,
-                 chat_template: str | None = None, **llm_options):  # fmt: skip
+    def __init__(
+        self,
+        model_path: str,
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        chat_template: str | None = None,
+        **llm_options,
+    ):
         import torch
 
         if not torch.cuda.is_available():
@@ -42,19 +48,31 @@ class VllmBackend:
         from harness.models.loading import torch_dtype
 
         # "auto" means what the transformers backend uses (float32 on CPU), so both give the same outputs.
-        self.llm = LLM(model=base or model_path, tokenizer=model_path, dtype=str(torch_dtype(dtype)).removeprefix("torch."),
-                       trust_remote_code=trust_remote_code, **options)  # fmt: skip
+        self.llm = LLM(
+            model=base or model_path,
+            tokenizer=model_path,
+            dtype=str(torch_dtype(dtype)).removeprefix("torch."),
+            trust_remote_code=trust_remote_code,
+            **options,
+        )
 
     def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
         from vllm import SamplingParams, TokensPrompt
 
         params = SamplingParams(
-            n=settings.n, temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
-            stop=settings.stop or None, seed=settings.seed if settings.temperature > 0 else None,
-            skip_special_tokens=True, stop_token_ids=self.stop_ids,
-        )  # fmt: skip
-        prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
-                   for r in requests]  # fmt: skip
+            n=settings.n,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_new_tokens,
+            stop=settings.stop or None,
+            seed=settings.seed if settings.temperature > 0 else None,
+            skip_special_tokens=True,
+            stop_token_ids=self.stop_ids,
+        )
+        prompts = [
+            TokensPrompt(prompt_token_ids=self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
+            for r in requests
+        ]
         outputs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=True)
         results = []
         for output in outputs:

@@ -18,8 +18,17 @@ from harness.evaluate.scorers import Verdict
 NUMBER = r"-?[$]?\d[\d,]*(?:\.\d+)?"
 BRACED = r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}"  # {...} with up to two levels of nested braces
 # After "The answer is": inline math, a boxed answer, a LaTeX expression (\frac{24}{2}), a number, a word.
-ANSWER = (r"\$\s*\\boxed(" + BRACED + r")\s*\$|\$([^$]+)\$|\\boxed(" + BRACED + r")|((?:\\[a-zA-Z]+(?:" + BRACED + r")+[\s+\-*/^]*)+)|("
-          + NUMBER + r")|([^\s.$}]+)")  # fmt: skip
+ANSWER = (
+    r"\$\s*\\boxed("
+    + BRACED
+    + r")\s*\$|\$([^$]+)\$|\\boxed("
+    + BRACED
+    + r")|((?:\\[a-zA-Z]+(?:"
+    + BRACED
+    + r")+[\s+\-*/^]*)+)|("
+    + NUMBER
+    + r")|([^\s.$}]+)"
+)
 STRICT_PATTERNS = (
     ("answer_line", re.compile(r"[Tt]he (?:final )?answer is[:\s]*(?:" + ANSWER + ")")),
     ("boxed", re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")),
@@ -101,7 +110,7 @@ def _math_verify(gold: str, prediction: str) -> bool:
         gold_parsed = _parsed_number(gold) or parse(f"${gold}$", extraction_config=latex, parsing_timeout=timeout)
         predicted = parse(f"${prediction}$", extraction_config=latex, parsing_timeout=timeout)
         return bool(verify(gold_parsed, predicted, timeout_seconds=timeout))
-    except Exception:  # noqa: BLE001 - an unparseable answer is a wrong answer, never a crash
+    except Exception:  # an unparseable answer is a wrong answer, never a crash
         return False
 
 
@@ -109,8 +118,14 @@ def score(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
     gold = gold_answer(reference)
     answer_text, trace = strip_thinking(prediction)
     answer, found_by = extract_answer(answer_text)
-    details = {"strict": False, "flexible": False, "no_parse": answer is None, "found_by": found_by,
-               "trace_chars": len(trace) if trace is not None else 0, "has_trace": trace is not None}  # fmt: skip
+    details = {
+        "strict": False,
+        "flexible": False,
+        "no_parse": answer is None,
+        "found_by": found_by,
+        "trace_chars": len(trace) if trace is not None else 0,
+        "has_trace": trace is not None,
+    }
     if answer is None:
         reason = "no final answer after the thinking trace" if trace is not None else "no answer found"
         return Verdict(False, 0.0, reason, None, details)

@@ -12,11 +12,35 @@ from __future__ import annotations
 
 import re
 
-JAVA_TYPES = {"byte": int, "short": int, "integer": int, "float": float, "double": float, "long": int,
-              "boolean": bool, "char": str, "Array": list, "ArrayList": list, "Set": set, "HashMap": dict,
-              "Hashtable": dict, "Queue": list, "Stack": list, "String": str, "any": str}  # fmt: skip
-JAVASCRIPT_TYPES = {"String": str, "integer": int, "float": float, "Bigint": int, "Boolean": bool, "dict": dict,
-                    "array": list, "any": str}  # fmt: skip
+JAVA_TYPES = {
+    "byte": int,
+    "short": int,
+    "integer": int,
+    "float": float,
+    "double": float,
+    "long": int,
+    "boolean": bool,
+    "char": str,
+    "Array": list,
+    "ArrayList": list,
+    "Set": set,
+    "HashMap": dict,
+    "Hashtable": dict,
+    "Queue": list,
+    "Stack": list,
+    "String": str,
+    "any": str,
+}
+JAVASCRIPT_TYPES = {
+    "String": str,
+    "integer": int,
+    "float": float,
+    "Bigint": int,
+    "Boolean": bool,
+    "dict": dict,
+    "array": list,
+    "any": str,
+}
 TYPES = {"java": JAVA_TYPES, "javascript": JAVASCRIPT_TYPES}
 COLLECTIONS = ("Array", "ArrayList", "array")  # types whose elements are converted by `items.type`
 
@@ -89,7 +113,9 @@ def _java_array(text: str, element: str | None):
 
 def _java_hashmap(text: str):
     if match := re.search(r"new\s+HashMap<.*?>\s*\(\)\s*\{\s*\{?\s*(.*?)\s*\}?\s*\}", text, re.DOTALL):
-        return {key: java_scalar(value.strip()) for key, value in re.findall(r"put\(\"(.*?)\",\s*(.*?)\)", match.group(1))}
+        return {
+            key: java_scalar(value.strip()) for key, value in re.findall(r"put\(\"(.*?)\",\s*(.*?)\)", match.group(1))
+        }
     if re.search(r"new\s+HashMap<.*?>\s*\(\)", text):
         return {}
     return text

@@ -44,5 +44,9 @@ def rouge_l(prediction: str, reference: str, meta: dict | None = None) -> Verdic
     cut = len(prediction) > MAX_CHARS
     score = _rouge().score(reference, prediction[:MAX_CHARS])["rougeL"].fmeasure
     exact = normalize(prediction) == normalize(reference)
-    reason = None if exact else f"ROUGE-L {score:.2f}" + (f" (on the first {MAX_CHARS} of {len(prediction)} characters)" if cut else "")
+    reason = (
+        None
+        if exact
+        else f"ROUGE-L {score:.2f}" + (f" (on the first {MAX_CHARS} of {len(prediction)} characters)" if cut else "")
+    )
     return Verdict(exact, score, reason, parsed=prediction.strip()[:MAX_CHARS])

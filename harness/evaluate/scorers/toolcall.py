@@ -80,8 +80,18 @@ def _call(data, where: str) -> dict:
 
 # Declared parameter types -> the Python type a value must have; BFCL's Python table, plus the JSON-schema
 # names (number, object) that OpenAI-style tools use. `any` means a string, as in BFCL.
-PYTHON_TYPES = {"string": str, "integer": int, "float": float, "number": float, "boolean": bool, "array": list,
-                "tuple": list, "dict": dict, "object": dict, "any": str}  # fmt: skip
+PYTHON_TYPES = {
+    "string": str,
+    "integer": int,
+    "float": float,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "tuple": list,
+    "dict": dict,
+    "object": dict,
+    "any": str,
+}
 NESTED = ("array", "tuple")  # Python types whose elements are type-checked too (one level, as BFCL does)
 BFCL_TO_JSON_SCHEMA = {"dict": "object", "float": "number", "tuple": "array"}
 IGNORED = re.compile(r"[ ,./\-_*^]")
@@ -131,8 +141,10 @@ def _dict_ok(value: dict, allowed: list) -> bool:
     for candidate in allowed:
         if not isinstance(candidate, dict):
             continue
-        given = all(key in candidate and (standardize(v) if type(v) is str else v) in
-                    _strings_standardized(candidate[key]) for key, v in value.items())  # fmt: skip
+        given = all(
+            key in candidate and (standardize(v) if type(v) is str else v) in _strings_standardized(candidate[key])
+            for key, v in value.items()
+        )
         if given and all(key in value or "" in options for key, options in candidate.items()):
             return True
     return False
@@ -142,8 +154,12 @@ def _value_ok(value, allowed: list, expected: type | None, element: type | None)
     if expected is dict:
         return _dict_ok(value, allowed)
     if expected is list and element is dict:
-        return any(isinstance(candidate, (list, str)) and len(candidate) == len(value)
-                   and all(_dict_ok(v, [c]) for v, c in zip(value, candidate)) for candidate in allowed)  # fmt: skip
+        return any(
+            isinstance(candidate, (list, str))
+            and len(candidate) == len(value)
+            and all(_dict_ok(v, [c]) for v, c in zip(value, candidate, strict=True))
+            for candidate in allowed
+        )
     if expected is str:
         return standardize(value) in _strings_standardized(a for a in allowed if type(a) is str)
     if expected is list:
@@ -190,7 +206,7 @@ def _argument_error(name: str, value, allowed: list, spec: dict, language: str):
 
 def check_call(call: dict, gold: dict, schemas: dict[str, dict], language: str = "python"):
     """(error type, reason) for one call against one gold `{name: {param: allowed}}`; (None, None) if right."""
-    (gold_name, gold_params), = gold.items()
+    ((gold_name, gold_params),) = gold.items()
     if call["name"] != gold_name:
         kind = "hallucinated_function" if call["name"] not in schemas else "wrong_function"
         return kind, f"called {call['name']!r}, expected {gold_name!r}"
@@ -212,13 +228,18 @@ def check_call(call: dict, gold: dict, schemas: dict[str, dict], language: str =
     return None, None
 
 
-def score_calls(calls: list[dict], reference: list[dict] | None, tools: list[dict] | None,
-                language: str = "python") -> Verdict:  # fmt: skip
+def score_calls(
+    calls: list[dict], reference: list[dict] | None, tools: list[dict] | None, language: str = "python"
+) -> Verdict:
     """`reference` [] means no call is due (irrelevance); None that a call is due and any will do
     (BFCL's live_relevance)."""
     schemas = _schemas(tools)
-    details = {"n_calls": len(calls), "name_correct": False, "error_type": None,
-               "hallucinated": any(c["name"] not in schemas for c in calls)}  # fmt: skip
+    details = {
+        "n_calls": len(calls),
+        "name_correct": False,
+        "error_type": None,
+        "hallucinated": any(c["name"] not in schemas for c in calls),
+    }
     if reference is None:
         details["name_correct"] = bool(calls)
         if not calls:
@@ -244,7 +265,7 @@ def score_calls(calls: list[dict], reference: list[dict] | None, tools: list[dic
     # Report the first call that matches no gold call, with its error against the gold of its name.
     for call, row in zip(calls, checks, strict=True):
         if all(error for error, _ in row):
-            same_name = [e for e, g in zip(row, reference) if next(iter(g)) == call["name"]]
+            same_name = [e for e, g in zip(row, reference, strict=True) if next(iter(g)) == call["name"]]
             error_type, reason = (same_name or row)[0]
             break
     else:
@@ -277,8 +298,13 @@ def score(prediction: str, reference: list[dict], meta: dict | None = None) -> V
         calls = parse_tool_calls(prediction)
     except ParseError as error:
         if reference == []:  # as in BFCL, output that does not decode to a call makes no call
-            return Verdict(True, 1.0, None, [], {"n_calls": 0, "name_correct": True, "error_type": None,
-                                                "hallucinated": False, "unparsed": str(error)})  # fmt: skip
+            return Verdict(
+                True,
+                1.0,
+                None,
+                [],
+                {"n_calls": 0, "name_correct": True, "error_type": None, "hallucinated": False, "unparsed": str(error)},
+            )
         details = {"n_calls": 0, "name_correct": False, "error_type": "parse_error", "hallucinated": False}
         return Verdict(False, 0.0, str(error), None, details)
     return score_calls(calls, reference, meta.get("functions") or meta.get("tools"), meta.get("language", "python"))
