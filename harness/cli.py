@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from harness.recipe import RecipeError, SourceSettings, load_recipe
+from harness.run import STEPS
 
 log = logging.getLogger("harness")
 set_option = click.option(
@@ -416,7 +417,7 @@ def report(paths, output, formats, title) -> None:
 @click.option(
     "--force",
     multiple=True,
-    type=click.Choice(["train", "eval_base", "eval_tuned", "report"]),
+    type=click.Choice(STEPS),
     help="Redo a finished step (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved recipe and the plan; run nothing.")

@@ -36,7 +36,9 @@ def task_configs(tasks: list[str], include_path: Path | None, data_file: Path | 
     return configs
 
 
-def run_lm_eval(model_path: str, suite, backend: str, out_dir: Path, base_dir: Path | None, seed: int = 0) -> dict:
+def run_lm_eval(
+    model_path: str, suite, backend: str, out_dir: Path, base_dir: Path | None, seed: int = 0, dtype: str = "auto"
+) -> dict:
     import json
 
     import lm_eval
@@ -56,12 +58,11 @@ def run_lm_eval(model_path: str, suite, backend: str, out_dir: Path, base_dir: P
         data_file = base_dir / data_file
     headline = options.pop("metric", None)
     base = adapter_base(model_path)
+    model_args = {"pretrained": base or model_path, "dtype": dtype}  # the recipe's model.dtype
     if backend == "vllm":
-        model_args = {"pretrained": base or model_path, "dtype": "float32"}
         if base:
             model_args.update(lora_local_path=model_path, enable_lora=True)
     else:
-        model_args = {"pretrained": base or model_path, "dtype": "float32"}
         if base:
             model_args["peft"] = model_path
     results = lm_eval.simple_evaluate(

@@ -79,7 +79,13 @@ def evaluate(
 
             name = suite_settings.name or "lm_eval"
             summaries[name] = run_lm_eval(
-                model_path, suite_settings, pick_backend(settings.backend), out_dir / name, base_dir, seed
+                model_path,
+                suite_settings,
+                pick_backend(settings.backend),
+                out_dir / name,
+                base_dir,
+                seed,
+                model_settings.dtype,
             )
             continue
         suite = suites[id(suite_settings)]

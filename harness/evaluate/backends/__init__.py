@@ -1,6 +1,6 @@
 """Backends: rendered prompts and generation settings in, generated texts out. They never score.
 
-Every backend receives the same prompt text, rendered once by `evaluate/prompts.py` with the chat
+Every backend receives the same prompt text, rendered once by `runner.render_prompt` with the chat
 template saved in the model folder, so the same model gives the same greedy output everywhere.
 """
 
@@ -75,7 +75,7 @@ def make_backend(
     model_settings=None,
     served_name: str | None = None,
     n_items: int | None = None,
-):
+) -> Backend:
     from harness.recipe import ModelSettings
 
     model_settings = model_settings or ModelSettings()
