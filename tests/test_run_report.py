@@ -27,7 +27,11 @@ RECIPE = {
     },
     "eval": {
         "generation": {"max_new_tokens": 48},
-        "suites": [{"suite": "reasoning", "samples": 12}, {"suite": "chat", "samples": 6}],
+        "suites": [
+            {"suite": "reasoning", "samples": 12},
+            {"suite": "chat", "samples": 6},
+            {"suite": "instruct", "samples": 40},
+        ],
     },
 }
 
@@ -53,8 +57,22 @@ def test_run_writes_every_step_and_a_summary_screen(finished_run):
             assert (run_dir / "eval" / model / suite / "summary.json").exists()
     assert "Done in" in stdout and "report.html" in stdout
     assert "mini / tuned: reasoning" in stdout
+    assert "  instruct all: seen " in stdout and "held-out (zero-shot)" in stdout
     tuned = read_json(run_dir / "eval" / "tuned" / "reasoning" / "summary.json")
     assert tuned["model_path"] == str(run_dir / "model")
+
+
+def test_the_report_has_a_generalisation_section_per_cluster(finished_run):
+    _, run_dir, _ = finished_run
+    summary = read_json(run_dir / "eval" / "tuned" / "instruct" / "summary.json")["metrics"]
+    board = read_json(run_dir / "report" / "report.json")
+    tuned = next(row for row in board["rows"] if row["model"] == "tuned")
+    groups = tuned["results"]["instruct"]["generalization"]
+    assert groups["all"]["seen"]["value"] == pytest.approx(summary["seen"], abs=1e-3)
+    assert groups["all"]["held_out"]["value"] == pytest.approx(summary["held_out"], abs=1e-3)
+    assert set(groups) == {"all", *summary["by_cluster"]}
+    markdown = (run_dir / "report" / "report.md").read_text()
+    assert "| mini / tuned | instruct | all |" in markdown and "Held-out tasks (zero-shot)" in markdown
 
 
 def test_rerun_skips_finished_steps_and_force_redoes_one(finished_run):

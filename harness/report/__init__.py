@@ -23,6 +23,12 @@ def build_report(
     return written
 
 
+def _group(label: str, group: dict | None) -> str:
+    if not group:
+        return f"{label} –"
+    return f"{label} {100 * group['value']:.1f}% [{100 * group['ci_low']:.1f}-{100 * group['ci_high']:.1f}]"
+
+
 def headline(board_path: str | Path) -> list[str]:
     """One line per model: the numbers a person looks at first."""
     board = read_json(board_path)
@@ -34,4 +40,13 @@ def headline(board_path: str | Path) -> list[str]:
             if r["value"] is not None
         ]
         lines.append(f"{row['run']} / {row['model']}: " + ", ".join(parts))
+        for name, result in row["results"].items():
+            for cluster, split in (result.get("generalization") or {}).items():
+                lines.append(
+                    f"  {name} {cluster}: "
+                    + ", ".join(
+                        _group(label, split[key])
+                        for key, label in (("seen", "seen"), ("held_out", "held-out (zero-shot)"))
+                    )
+                )
     return lines + [f"WARNING: {w}" for w in board.get("warnings", [])]

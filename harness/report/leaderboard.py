@@ -67,6 +67,34 @@ def item_scores(suite_dir: Path, metric: str) -> list[float]:
     return scores
 
 
+def generalization(suite_dir: Path) -> dict:
+    """Seen vs held-out (zero-shot) tasks, overall and per cluster: the mean over (task, language) pairs of
+    each pair's mean score, with a bootstrap interval over pairs (the pairs are the units that generalise)."""
+    per_task: dict[tuple, list[float]] = {}
+    path = suite_dir / "samples.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        record = json.loads(line)
+        meta, verdicts = record["meta"], record["verdicts"]
+        if verdicts and "cluster" in meta:
+            key = (meta["cluster"], meta["task"], meta["language"], "seen" if meta["seen"] else "held_out")
+            per_task.setdefault(key, []).append(sum(v["score"] for v in verdicts) / len(verdicts))
+
+    def interval(keys) -> dict | None:
+        scores = [sum(per_task[k]) / len(per_task[k]) for k in keys]
+        if not scores:
+            return None
+        low, high = bootstrap(scores)
+        return {"value": round(sum(scores) / len(scores), 4), "ci_low": low, "ci_high": high, "tasks": len(scores)}
+
+    groups = {"all": {split: interval([k for k in per_task if k[3] == split]) for split in ("seen", "held_out")}}
+    for cluster in sorted({k[0] for k in per_task}):
+        groups[cluster] = {
+            split: interval([k for k in per_task if k[:1] == (cluster,) and k[3] == split])
+            for split in ("seen", "held_out")
+        }
+    return groups
+
+
 def model_dirs(path: Path) -> list[tuple[str, str, Path]]:
     """(run name, model label, folder of suite summaries) under a run folder or an eval folder."""
     path = Path(path)
@@ -154,6 +182,7 @@ def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
         }
         if "seen" in metrics:
             result.update(seen=metrics["seen"], held_out=metrics["held_out"], gap=metrics["seen_minus_held_out"])
+            result["generalization"] = generalization(summary_path.parent)
         results[name] = result
         generation, backend, model_path = summary["generation"], summary["backend"], summary["model_path"]
     values = [r["value"] for r in results.values() if r["value"] is not None]

@@ -46,19 +46,41 @@ def markdown(board: dict) -> str:
         "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
         "item count; (±) is the change against the run's base model.",
     ]
-    gaps = [(row, name, r) for row in board["rows"] for name, r in row["results"].items() if r.get("gap") is not None]
-    if gaps:
-        notes += ["", "| Model | Suite | Seen tasks | Held-out tasks (zero-shot) | Gap |", "|---|---|---|---|---|"]
-        notes += [
-            f"| {row['run']} / {row['model']} | {name} | {_pct(r['seen'])} | {_pct(r['held_out'])} "
-            f"| {_signed(r['gap'])} |"
-            for row, name, r in gaps
-        ]
+    notes += generalization_table(board)
     notes += bfcl_table(board)
     settings = {json.dumps(row["generation"], sort_keys=True) for row in board["rows"] if row["generation"]}
     for setting in sorted(settings):
         notes += ["", f"Generation settings: `{setting}`"]
     return "\n".join(lines + notes) + "\n"
+
+
+def generalization_table(board: dict) -> list[str]:
+    """Zero-shot generalisation: seen vs held-out tasks, overall and per cluster, with intervals over tasks."""
+    rows = [(row, name, r) for row in board["rows"] for name, r in row["results"].items() if r.get("generalization")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Generalisation (mean over (task, language) pairs, 95% bootstrap interval over pairs, pair count):",
+        "",
+        "| Model | Suite | Cluster | Seen tasks | Held-out tasks (zero-shot) | Gap |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, name, result in rows:
+        for cluster, split in result["generalization"].items():
+            seen, held_out = split["seen"], split["held_out"]
+            gap = _signed(seen["value"] - held_out["value"]) if seen and held_out else "–"
+            lines.append(
+                f"| {row['run']} / {row['model']} | {name} | {cluster} | {_interval(seen)} | "
+                f"{_interval(held_out)} | {gap} |"
+            )
+    return lines
+
+
+def _interval(group: dict | None) -> str:
+    if not group:
+        return "–"
+    return f"{_pct(group['value'])} [{_pct(group['ci_low'])}–{_pct(group['ci_high'])}] n={group['tasks']}"
 
 
 BFCL_COLUMNS = [
