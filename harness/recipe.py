@@ -58,7 +58,11 @@ class Strict(BaseModel):
 
 
 class ModelSettings(Strict):
-    name: str = Field("tiny", description="'tiny' (the embedded default), a hub id, a local folder or a run folder")
+    name: str = Field(
+        "tiny",
+        description="'embedded' (the pretrained base in the package), 'tiny' (random weights), a hub id, "
+        "a local folder or a run folder",
+    )
     revision: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     chat_template: str | None = Field(

@@ -27,7 +27,8 @@ def test_every_shipped_recipe_validates_with_the_real_sft_config(path):
 def test_four_modes_have_an_offline_recipe_and_a_hub_variant():
     names = {p.stem for p in RECIPES}
     for mode in ("instruct", "chat", "tools", "reasoning"):
-        assert load_recipe(f"recipes/{mode}.yaml").model.name == "tiny"
+        # the pretrained base where the mode needs copying from the context; reasoning learns from random weights
+        assert load_recipe(f"recipes/{mode}.yaml").model.name == ("tiny" if mode == "reasoning" else "embedded")
         assert mode + "-hub" in names
 
 

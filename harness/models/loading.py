@@ -1,6 +1,7 @@
 """Model, tokenizer and LoRA adapter loading, with device-aware defaults.
 
-A model reference is `tiny` (the embedded default), a run folder (its `model/`), a local model folder
+A model reference is `embedded` (the pretrained base shipped in the package), `tiny` (random weights, built
+for the seed: fast tests), a run folder (its `model/`), a local model folder
 (full weights or a LoRA adapter) or a hub id. The chat template always travels with the tokenizer:
 the model's own, a recipe override, or the bundled ChatML template for models that lack one.
 """
@@ -15,6 +16,8 @@ from harness.models.tiny import TEMPLATE_PATH, TinySpec, tiny_model_path
 
 log = logging.getLogger(__name__)
 
+EMBEDDED_PATH = Path(__file__).with_name("embedded")  # python -m harness.models.pretrain writes it
+
 
 class ModelError(ValueError):
     """A model reference that cannot be resolved or loaded."""
@@ -24,6 +27,10 @@ def resolve_model(name: str, tiny: TinySpec | None = None, seed: int = 0) -> str
     """A loadable path or hub id for a model reference."""
     if name == "tiny":
         return str(tiny_model_path(tiny, seed))
+    if name == "embedded":
+        if not (EMBEDDED_PATH / "config.json").exists():
+            raise ModelError(f"{EMBEDDED_PATH}: the embedded base is missing (python -m harness.models.pretrain)")
+        return str(EMBEDDED_PATH)
     path = Path(name).expanduser()
     if (path / "model").is_dir() and (path / "recipe.resolved.yaml").exists():
         return str(path / "model")  # a run folder
