@@ -4,7 +4,8 @@
     python benchmarks/recipe_targets.py reasoning --seeds 0 1 2  # some of them
 
 Runs `harness run recipes/<mode>.yaml --set seed=S` into runs/bench-<mode>-s<S> (from scratch; the seed
-also picks the tiny model's initial weights and tokenizer corpus, as a user's seed would), then prints
+picks the data drawn and their order, and for a `tiny` recipe the model's initial weights and tokenizer
+corpus too; the `embedded` base is the same for every seed), then prints
 the headline metric of the base and the tuned model per seed with its min and median, the train time
 and the whole run's wall time, and writes benchmarks/results/recipe_targets.json.
 """
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # mode -> (suite, metric, target for the tuned model, wall-time target in seconds) from the issue's table
@@ -57,6 +60,9 @@ def run_once(mode: str, seed: int) -> dict:
     }
     values = {model: metrics[model][metric] for model in metrics}
     extra = {f"{model}_held_out": metrics[model]["held_out"] for model in metrics if "held_out" in metrics[model]}
+    for model in metrics:  # tools: the issue's targets are per tool set (seen / unseen tools)
+        for tool_set, value in metrics[model].get("by_tool_set", {}).items():
+            extra[f"{model}_{tool_set}_tools"] = value
     return {"seed": seed, **values, **extra, "train_seconds": steps["train"]["seconds"], "wall_seconds": round(wall, 1)}
 
 
@@ -75,9 +81,11 @@ def main() -> None:
         runs = [run_once(mode, seed) for seed in args.seeds]
         tuned = [r["tuned"] for r in runs]
         walls = [r["wall_seconds"] for r in runs]
+        recipe = yaml.safe_load((REPO / "recipes" / f"{mode}.yaml").read_text())
         rows.append(
             {
                 "mode": mode,
+                "model": recipe["model"]["name"],
                 "suite": suite,
                 "metric": metric,
                 "seeds": args.seeds,
