@@ -126,7 +126,9 @@ def test_report_formats_and_schema(finished_run):
     markdown = (run_dir / "report" / "report.md").read_text()
     assert markdown.startswith("| Model | Average | Δ base | reasoning (accuracy) | chat (accuracy) |")
     with (run_dir / "report" / "report.csv").open() as stream:
-        assert len(list(csv.DictReader(stream))) == 4
+        assert len(list(csv.DictReader(stream))) == 2 * len(
+            RECIPE["eval"]["suites"]
+        )  # base and tuned, one line per suite
     card = (run_dir / "model" / "README.md").read_text()
     front = yaml.safe_load(card.split("---")[1])
     assert front["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"

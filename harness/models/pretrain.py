@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.files import write_json, write_text
 from harness.models.loading import EMBEDDED_PATH
 from harness.models.tiny import TinySpec, tiny_model_path
 
@@ -92,8 +93,8 @@ def pretrain(out: Path, steps: int, batch_size: int, length: int, learning_rate:
         for name in ("tokenizer_config.json", "generation_config.json"):  # as the tiny build pins them
             if (base / name).exists():
                 shutil.copy(base / name, final / name)
-        (final / "pretraining.json").write_text(json.dumps(facts, indent=2) + "\n")
-        (final / "README.md").write_text(model_card(facts))
+        write_json(final / "pretraining.json", facts)
+        write_text(final / "README.md", model_card(facts))
         if out.exists():
             shutil.rmtree(out)
         os.replace(final, out)
