@@ -128,9 +128,12 @@ def copy_probe(model, tokenizer, n: int = 40) -> dict:
     read = 0
     for _ in range(n):
         name, city = rng.choice(NAMES), rng.choice(CITIES)
-        read += continuation(f"Name is {name}, the city is {city}.\n").startswith(
-            json.dumps({"name": name, "city": city})
-        )
+        first_line = continuation(f"Name is {name}, the city is {city}.\n").split("\n")[0]
+        try:
+            data = json.loads(first_line)
+        except json.JSONDecodeError:
+            continue
+        read += isinstance(data, dict) and data.get("name") == name and data.get("city") == city
     return {"sequence_written_again": round(repeated / n, 3), "name_and_city_into_json": round(read / n, 3), "n": n}
 
 
