@@ -89,19 +89,12 @@ def _reasoning(settings, seed, path):
 
 
 def _gsm8k(settings, seed, path):
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if line.strip():
-            row = json.loads(line)
-            items.append(
-                Item(
-                    f"gsm8k-{number:05d}",
-                    [{"role": "user", "content": row["question"]}],
-                    row["answer"],
-                    None,
-                    {"task": "gsm8k"},
-                )
-            )
+    items = [
+        Item(
+            f"gsm8k-{line:05d}", [{"role": "user", "content": row["question"]}], row["answer"], None, {"task": "gsm8k"}
+        )
+        for line, row in _json_lines(path)
+    ]
     return items, reasoning.score
 
 
@@ -228,9 +221,9 @@ def _bfcl(settings, seed, path):
                 raise SuiteError(f"suite bfcl: category {category}: {file}: no such file")
         answers = {}
         if needs_answers:
-            answers = {a["id"]: a["ground_truth"] for a in _json_lines(answer_file)}
+            answers = {a["id"]: a["ground_truth"] for _, a in _json_lines(answer_file)}
         language = BFCL_LANGUAGES.get(category, "python")
-        for question in _json_lines(question_file)[:per_category]:
+        for _, question in _json_lines(question_file)[:per_category]:
             if needs_answers and question["id"] not in answers:
                 raise SuiteError(f"suite bfcl: {answer_file}: no answer for {question['id']}")
             reference = answers[question["id"]] if needs_answers else BFCL_WITHOUT_ANSWERS[category]
@@ -242,14 +235,15 @@ def _bfcl(settings, seed, path):
     return items, toolcall.score
 
 
-def _json_lines(path: Path) -> list[dict]:
+def _json_lines(path: Path) -> list[tuple[int, dict]]:
+    """(0-based line index, row) for each non-blank line; a line that is not JSON is an error naming it."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                rows.append((index, json.loads(line)))
             except json.JSONDecodeError as error:
-                raise SuiteError(f"{path}: line {number}: not JSON ({error.msg})") from None
+                raise SuiteError(f"{path}: line {index + 1}: not JSON ({error.msg})") from None
     return rows
 
 

@@ -110,7 +110,7 @@ def copy_probe(model, tokenizer, n: int = 40) -> dict:
 
     import torch
 
-    from harness.data.builtin.corpus import CITIES, NAMES, _token
+    from harness.data.builtin.corpus import CITIES, NAMES, random_token
 
     rng = random.Random("copy-probe")
     model.eval()
@@ -123,7 +123,7 @@ def copy_probe(model, tokenizer, n: int = 40) -> dict:
 
     repeated = 0
     for _ in range(n):
-        sequence = " ".join(_token(rng) for _ in range(rng.randint(3, 12)))
+        sequence = " ".join(random_token(rng) for _ in range(rng.randint(3, 12)))
         repeated += continuation(f"Line: {sequence}\nAgain:").strip().startswith(sequence)
     read = 0
     for _ in range(n):

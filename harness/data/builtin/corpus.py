@@ -58,7 +58,8 @@ def _code(rng: random.Random) -> str:
     return "".join(rng.choices(string.ascii_uppercase + string.digits, k=rng.randint(3, 6)))
 
 
-def _token(rng: random.Random) -> str:
+def random_token(rng: random.Random) -> str:
+    """A word, a name or a city (60%), a number, or a random code."""
     kind = rng.random()
     if kind < 0.6:
         return rng.choice(WORDS + NAMES + CITIES)
@@ -67,7 +68,7 @@ def _token(rng: random.Random) -> str:
 
 def _repeat(rng):
     """A sequence written again (and again): what induction heads, and so all copying, are learned from."""
-    sequence = " ".join(_token(rng) for _ in range(rng.randint(3, 16)))
+    sequence = " ".join(random_token(rng) for _ in range(rng.randint(3, 16)))
     form = rng.choice(["{s}\n{s}", "A: {s}\nB: {s}", "{s} | {s}", "Line: {s}\nAgain: {s}", "{s}\n{s}\n{s}"])
     return form.format(s=sequence)
 

@@ -129,8 +129,13 @@ def _type_ok(value, allowed: list, expected: type | None, element: type | None) 
     return answer_type is not None and type(value) is answer_type, True
 
 
+def _standardized(value):
+    """Strings as BFCL compares them; other values as they are."""
+    return standardize(value) if type(value) is str else value
+
+
 def _strings_standardized(values) -> list:
-    return [standardize(v) if type(v) is str else v for v in values]
+    return [_standardized(v) for v in values]
 
 
 def _dict_ok(value: dict, allowed: list) -> bool:
@@ -142,8 +147,7 @@ def _dict_ok(value: dict, allowed: list) -> bool:
         if not isinstance(candidate, dict):
             continue
         given = all(
-            key in candidate and (standardize(v) if type(v) is str else v) in _strings_standardized(candidate[key])
-            for key, v in value.items()
+            key in candidate and _standardized(v) in _strings_standardized(candidate[key]) for key, v in value.items()
         )
         if given and all(key in value or "" in options for key, options in candidate.items()):
             return True
