@@ -300,7 +300,7 @@ def eval_command(
 
     With --launcher accelerate the transformers backend shards the samples over the processes and rank 0
     merges them: the summary is the one a single process writes."""
-    from harness.evaluate.backends import pick_backend
+    from harness.evaluate.backends import BackendError, pick_backend
     from harness.evaluate.runner import evaluate
     from harness.evaluate.suites import SuiteError
     from harness.launch import is_main_process
@@ -331,7 +331,7 @@ def eval_command(
             recipe.model,
             base_dir=recipe.source_path.parent if recipe.source_path else None,
         )
-    except (ModelError, SuiteError, RecipeError, ValueError) as error:
+    except (ModelError, SuiteError, RecipeError, BackendError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if not is_main_process():
         return
@@ -462,23 +462,47 @@ def run_command(
     click.echo(f"  model: {run_dir / 'model'}")
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("model")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "vllm", "transformers"]),
+    default="auto",
+    show_default=True,
+    help="vllm: vLLM's OpenAI server; transformers: harness's own; auto: vLLM where installed.",
+)
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told otherwise)."
 )
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--batch-size", default=8, show_default=True, type=int)
-def serve(model: str, host: str, port: int, batch_size: int) -> None:
-    """Serve MODEL over an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
-    from harness.evaluate.backends.transformers import TransformersBackend
-    from harness.models.loading import resolve_model
-    from harness.serve import make_server
+@click.option("--served-model-name", help="Name in /v1/models and requests [default: the folder's name].")
+@click.option("--dtype", default="auto", show_default=True, help="auto: bfloat16 on a GPU, float32 on a CPU.")
+@click.option("--trust-remote-code", is_flag=True, help="Run the model repository's own code (off by default).")
+@click.argument("engine_args", nargs=-1, type=click.UNPROCESSED)
+def serve(model, engine, host, port, served_model_name, dtype, trust_remote_code, engine_args) -> None:
+    """Serve MODEL (a run folder, a model or adapter folder, a hub id, 'embedded') over an OpenAI-compatible API.
 
-    server = make_server(TransformersBackend(resolve_model(model), batch_size=batch_size), model, host, port)
-    click.echo(f"serving {model} on http://{host}:{server.server_address[1]}/v1", err=True)
+    /v1/chat/completions (tool calls parsed from the model's chat template), /v1/completions, /v1/models,
+    /health; streaming on both completion routes. Arguments after the options go to vLLM's server as they
+    are, e.g. `harness serve runs/x -- --tensor-parallel-size 2`."""
+    from harness.models.loading import ModelError, resolve_model, served_name
+    from harness.serve import pick_engine, run_transformers, vllm_command
+
     try:
-        server.serve_forever()
+        model_path = resolve_model(model)
+    except ModelError as error:
+        raise click.ClickException(str(error)) from None
+    name = served_model_name or served_name(model)
+    engine = pick_engine(engine)
+    click.echo(f"serving {model} as {name!r} with {engine} on http://{host}:{port}/v1", err=True)
+    if engine == "vllm":
+        command, environment = vllm_command(model_path, name, host, port, dtype, trust_remote_code, engine_args)
+        click.echo(" ".join(command), err=True)
+        os.execvpe(command[0], command, environment)  # vLLM's server owns the process, its signals and exit code
+    if engine_args:
+        raise click.ClickException(f"extra arguments {' '.join(engine_args)!r} are for --engine vllm only")
+    try:
+        run_transformers(model_path, name, host, port, dtype, trust_remote_code)
     except KeyboardInterrupt:
         pass
 

@@ -1,4 +1,6 @@
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,30 @@ def trained(harness_cache, tmp_path_factory):
 hypothesis_settings.register_profile("default", derandomize=True, deadline=None, max_examples=100)
 hypothesis_settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=1000)
 hypothesis_settings.load_profile("default")
+
+
+@contextlib.contextmanager
+def serving(model, tokenizer, name="tiny-test", wrap=lambda app: app):
+    """The transformers engine of `harness serve` over a model in memory, on a free loopback port, in a thread;
+    `wrap` may put an ASGI layer around the app (to watch requests)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from harness.serve.app import build_app
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(wrap(build_app(model, tokenizer, name)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

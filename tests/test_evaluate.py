@@ -2,7 +2,6 @@
 
 import json
 import socket
-import threading
 
 import pytest
 
@@ -88,22 +87,24 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(backend):
-    from harness.serve import make_server
+    from conftest import serving
 
-    httpd = make_server(backend, "tiny-test", "127.0.0.1", free_port())
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with serving(backend.model, backend.tokenizer, "tiny-test") as url:
+        yield url
 
 
 def test_openai_backend_over_a_real_server_equals_transformers(backend, server):
     from harness.evaluate.backends.openai import OpenAIBackend
 
     requests = requests_for(backend, "chat", 8)
-    direct = [g[0].text for g in backend.generate(requests, GREEDY)]
-    remote = [g[0].text for g in OpenAIBackend(server, "tiny-test", concurrency=4).generate(requests, GREEDY)]
-    assert remote == direct
+    direct = [g[0] for g in backend.generate(requests, GREEDY)]
+    remote_backend = OpenAIBackend(server, "tiny-test", concurrency=4)
+    remote = remote_backend.generate(requests, GREEDY)
+    assert [g[0].text for g in remote] == [g.text for g in direct]
+    # The server's usage counts the end-of-turn token too, as vLLM's and OpenAI's do.
+    assert [g[0].tokens for g in remote] == [g.tokens + (g.finish_reason == "stop") for g in direct]
+    described = remote_backend.describe()
+    assert described["base_url"] == server and described["requests"] == 8 and described["prompt_tokens"] > 0
 
 
 def test_openai_chat_endpoint_returns_tool_calls_as_tool_call_text(backend, server):
@@ -114,13 +115,49 @@ def test_openai_chat_endpoint_returns_tool_calls_as_tool_call_text(backend, serv
     assert all(len(g) == 1 and g[0].finish_reason in ("stop", "length") for g in chat)
 
 
-def test_openai_backend_reports_an_unreachable_server_per_sample(backend):
+def test_openai_backend_fails_loudly_on_a_server_it_cannot_use(backend, server):
+    from harness.evaluate.backends import BackendError
     from harness.evaluate.backends.openai import OpenAIBackend
 
-    out = OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "x", max_retries=0).generate(
-        requests_for(backend, samples=2), GREEDY
-    )
-    assert [g[0].finish_reason for g in out] == ["error", "error"] and "127.0.0.1" in out[0][0].error
+    with pytest.raises(BackendError, match="is the server running"):
+        OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "x", max_retries=0)
+    with pytest.raises(BackendError, match="does not serve 'gpt-9'.*'tiny-test'"):
+        OpenAIBackend(server, "gpt-9")
+    with pytest.raises(BackendError, match="HTTP 404"):
+        OpenAIBackend(server.removesuffix("/v1") + "/v2", "tiny-test", max_retries=0).generate(
+            requests_for(backend, samples=2), GREEDY
+        )
+
+
+def test_a_prompt_the_server_refuses_is_one_failed_sample_with_the_servers_reason(backend, server):
+    from harness.evaluate.backends.openai import OpenAIBackend
+
+    too_long = Request("word " * backend.context, [])
+    out = OpenAIBackend(server, "tiny-test").generate([too_long, *requests_for(backend, samples=1)], GREEDY)
+    assert out[0][0].finish_reason == "error" and "maximum context length is" in out[0][0].error
+    assert out[1][0].finish_reason != "error"
+
+
+def test_harness_eval_exits_non_zero_naming_the_server_and_records_it_when_up(trained_model, server, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    def harness_eval(url, *extra):
+        command = [sys.executable, "-m", "harness.cli", "eval", trained_model, "--backend", "openai", "--base-url"]
+        command += [url, "--suite", "reasoning", "--samples", "3", "-o", str(tmp_path / "out"), *extra]
+        return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    down = harness_eval(f"http://127.0.0.1:{free_port()}/v1", "--set", "eval.backend_options.max_retries=0")
+    assert down.returncode != 0 and "is the server running" in down.stderr and "Traceback" not in down.stderr
+    wrong = harness_eval(server)  # the run folder's name is not the name this server was given
+    assert wrong.returncode != 0 and "'tiny-test'" in wrong.stderr and "Traceback" not in wrong.stderr
+    named = harness_eval(server, "--set", "eval.backend_options.model=tiny-test")
+    assert named.returncode == 0, named.stderr[-2000:]
+    summary = read_json(tmp_path / "out" / "reasoning" / "summary.json")
+    assert summary["server"]["base_url"] == server and summary["server"]["model"] == "tiny-test"
+    assert summary["server"]["requests"] == 3 and summary["server"]["completion_tokens"] > 0
 
 
 def test_eval_writes_records_and_summary_and_resumes_to_the_same_summary(trained_model, tmp_path):
@@ -318,3 +355,31 @@ def test_pass_at_k_is_the_unbiased_estimator_and_reported_with_n_samples():
     assert metrics["accuracy"] == metrics["pass@1"] and metrics["majority_vote_accuracy"] == pytest.approx(
         1 / 3, abs=1e-4
     )
+
+
+def test_chat_mode_sends_openai_shaped_messages_and_names_and_reads_the_calls_back():
+    """OpenAI's API wants ids on tool calls, JSON-string arguments and names without dots (BFCL's `math.factorial`)."""
+    from harness.evaluate.backends.openai import _chat_text, api_names, openai_messages
+    from harness.evaluate.scorers.toolcall import parse_tool_calls
+
+    tools = [{"type": "function", "function": {"name": "math.factorial", "parameters": {"type": "object"}}}]
+    names = api_names(tools)
+    assert names == {"math.factorial": "math_factorial"}
+    messages = openai_messages(
+        [
+            {"role": "user", "content": "5!?", "tool_calls": None},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "math.factorial", "arguments": {"n": 5}}}],
+            },
+            {"role": "tool", "content": "120"},
+        ],
+        names,
+    )
+    call = messages[1]["tool_calls"][0]
+    assert "tool_calls" not in messages[0] and messages[2]["tool_call_id"] == call["id"]
+    assert call["function"] == {"name": "math_factorial", "arguments": '{"n": 5}'}
+    answer = {"content": None, "tool_calls": [{"function": {"name": "math_factorial", "arguments": '{"n": 6}'}}]}
+    assert parse_tool_calls(_chat_text(answer, names)) == [{"name": "math.factorial", "arguments": {"n": 6}}]
+    assert api_names(tools + [{"function": {"name": "math_factorial"}}])["math.factorial"] == "math.factorial"

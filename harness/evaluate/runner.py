@@ -20,7 +20,7 @@ import re
 import time
 from pathlib import Path
 
-from harness.evaluate.backends import Generation, Request
+from harness.evaluate.backends import BackendError, Generation, Request
 from harness.evaluate.suites import Item, Suite, build_suite, summarize
 from harness.files import package_versions, read_json, write_json, write_text
 from harness.launch import distributed_state, is_main_process
@@ -67,7 +67,7 @@ def evaluate(
         if backend is None:
             from harness.evaluate.backends import make_backend
 
-            backend = make_backend(settings, model_path, model_settings, served_name=model, n_items=n_items)
+            backend = make_backend(settings, model_path, model_settings, reference=model, n_items=n_items)
         return backend
 
     suites = {id(s): build_suite(s, seed, base_dir) for s in settings.suites if s.suite != "lm_eval"}
@@ -186,6 +186,7 @@ def run_suite(
     mine = pending[rank::ranks]  # interleaved: the length-sorted batches stay alike across ranks
     output_path = samples_path if ranks == 1 else suite_dir / f"samples.rank{rank}.jsonl"
     backend = backend_for() if mine else None
+    served_before = backend.describe() if hasattr(backend, "describe") else None
     _generate_into(output_path, mine, suite, tokenizer, backend, settings, fingerprint, done)
     if group:
         group.wait_for_everyone()
@@ -208,6 +209,7 @@ def run_suite(
         "model": model,
         "model_path": model_path,
         "backend": (getattr(backend, "name", None) or settings.backend) if pending else _previous_backend(suite_dir),
+        **({"server": _served_this_suite(served_before, backend.describe())} if served_before else {}),
         "n_items": len(records),
         "n_samples": sum(len(r["outputs"]) for r in records),
         "metrics": summarize(suite, records),
@@ -264,6 +266,12 @@ def _generate_into(
             bar.update(len(batch))
 
 
+def _served_this_suite(before: dict, after: dict) -> dict:
+    """The server's URL and model, and the requests and tokens it served for this suite."""
+    counts = ("requests", "prompt_tokens", "completion_tokens")
+    return {key: after[key] - before[key] if key in counts else value for key, value in after.items()}
+
+
 def _previous_backend(suite_dir: Path) -> str | None:
     path = suite_dir / "summary.json"
     return read_json(path).get("backend") if path.exists() else None
@@ -282,15 +290,20 @@ def _render_or_error(tokenizer, item: Item, chat_template_kwargs: dict) -> str |
 
 
 def _generate(backend, requests: list[Request], settings) -> list[list[Generation]]:
-    """A failing batch is retried one request at a time, so one bad sample cannot sink the others."""
+    """A failing batch is retried one request at a time, so one bad sample cannot sink the others; a backend
+    that cannot generate at all stops the evaluation."""
     try:
         return backend.generate(requests, settings)
+    except BackendError:
+        raise
     except Exception as error:
         log.warning("batch generation failed (%s); retrying one by one", error)
     results = []
     for request in requests:
         try:
             results.append(backend.generate([request], settings)[0])
+        except BackendError:
+            raise
         except Exception as error:
             results.append([Generation("", "error", error=f"{type(error).__name__}: {error}")] * settings.n)
     return results

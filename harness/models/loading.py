@@ -43,6 +43,13 @@ def resolve_model(name: str, tiny: TinySpec | None = None, seed: int = 0) -> str
     return name  # a hub id
 
 
+def served_name(reference: str) -> str:
+    """The name a model goes by on an OpenAI-compatible server (`harness serve`'s default, the openai backend's
+    default): a run or model folder's name, else the reference itself (a hub id, `embedded`)."""
+    path = Path(reference).expanduser()
+    return path.resolve().name if path.is_dir() else reference
+
+
 def adapter_base(path: str) -> str | None:
     """The base model of a LoRA adapter folder, None for a full model."""
     config = Path(path) / "adapter_config.json"

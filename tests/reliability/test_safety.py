@@ -83,40 +83,60 @@ def test_the_package_never_evaluates_text_or_loads_pickles():
 
 
 def test_the_server_binds_loopback_unless_told_otherwise(trained):
+    """`harness serve` as a user starts it: listening on 127.0.0.1 only, under the run folder's name."""
+    import os
+    import socket
+    import time
+    import urllib.request
+    from pathlib import Path
+
     from harness.cli import serve
-    from harness.evaluate.backends.transformers import TransformersBackend
-    from harness.serve import make_server
 
     assert next(p for p in serve.params if p.name == "host").default == "127.0.0.1"
-    server = make_server(TransformersBackend(str(trained["chat"])), "tiny", port=0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "harness.cli", "serve", str(trained["chat"]), "--engine", "transformers"]
+    server = subprocess.Popen([*command, "--port", str(port)], cwd=REPO, env=os.environ, stderr=subprocess.PIPE)
     try:
-        assert server.server_address[0] == "127.0.0.1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as response:
+                    models = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "harness serve did not start"
+                time.sleep(0.2)
+        assert [m["id"] for m in models["data"]] == [Path(trained["chat"]).name]
+        listening = [
+            line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:] if line.split()[3] == "0A"
+        ]
+        assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
     finally:
-        server.server_close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_an_api_key_reaches_the_server_but_no_file_log_or_output(trained, tmp_path):
     """The full `harness eval` path against a server, the key only in the environment."""
-    import threading
+    from conftest import serving
 
     from harness.evaluate.backends.transformers import TransformersBackend
-    from harness.serve import make_server
 
     key = "sk-test-do-not-leak-4242"
     seen = []
-    server = make_server(TransformersBackend(str(trained["chat"])), "tiny", port=0)
-    handler = server.RequestHandlerClass
-    original = handler.parse_request
 
-    def recording(self):
-        ok = original(self)
-        seen.append(self.headers.get("Authorization"))
-        return ok
+    def recording(app):
+        async def watched(scope, receive, send):
+            if scope["type"] == "http":
+                seen.append(dict(scope["headers"]).get(b"authorization", b"").decode())
+            await app(scope, receive, send)
 
-    handler.parse_request = recording
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        return watched
+
+    backend = TransformersBackend(str(trained["chat"]))
+    with serving(backend.model, backend.tokenizer, "tiny", wrap=recording) as url:
         result = subprocess.run(
             [
                 sys.executable,
@@ -137,15 +157,14 @@ def test_an_api_key_reaches_the_server_but_no_file_log_or_output(trained, tmp_pa
                 str(tmp_path / "out"),
                 "--set",
                 "eval.backend_options.api_key_env=HARNESS_KEY",
+                "--set",
+                "eval.backend_options.model=tiny",
             ],
             capture_output=True,
             text=True,
             cwd=REPO,
             env={**__import__("os").environ, "HARNESS_KEY": key},
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Bearer {key}" in seen  # it was used
     assert key not in result.stdout + result.stderr

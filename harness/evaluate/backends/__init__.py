@@ -7,6 +7,7 @@ template saved in the model folder, so the same model gives the same greedy outp
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,6 +15,10 @@ from typing import Protocol
 from harness.recipe import EvalSettings, GenerationSettings
 
 log = logging.getLogger(__name__)
+
+
+class BackendError(RuntimeError):
+    """The backend cannot generate at all (a server down, a model it does not serve): the evaluation stops."""
 
 
 @dataclass
@@ -73,7 +78,7 @@ def make_backend(
     settings: EvalSettings,
     model_path: str,
     model_settings=None,
-    served_name: str | None = None,
+    reference: str | None = None,
     n_items: int | None = None,
 ) -> Backend:
     from harness.recipe import ModelSettings
@@ -103,8 +108,16 @@ def make_backend(
         )
     if name == "openai":
         from harness.evaluate.backends.openai import OpenAIBackend
+        from harness.models.loading import served_name
 
         if not settings.base_url:
             raise ValueError("the openai backend needs eval.base_url (the server's /v1 URL)")
-        return OpenAIBackend(settings.base_url, served_name or model_path, **settings.backend_options)
+        options = dict(settings.backend_options)
+        model = options.pop("model", None) or served_name(reference or model_path)  # as `harness serve` names it
+        accepted = set(inspect.signature(OpenAIBackend).parameters) - {"base_url", "model"}
+        if unknown := sorted(set(options) - accepted):
+            raise ValueError(
+                f"eval.backend_options: the openai backend takes {sorted(accepted | {'model'})}, not {unknown}"
+            )
+        return OpenAIBackend(settings.base_url, model, **options)
     raise ValueError(f"unknown backend {name!r}")

@@ -43,7 +43,7 @@ class VllmBackend:
             from vllm.lora.request import LoRARequest
 
             self.lora = LoRARequest("adapter", 1, model_path)
-            options.update(enable_lora=True, max_lora_rank=_lora_rank(model_path))
+            options.update(enable_lora=True, max_lora_rank=lora_rank(model_path))
         options.update(llm_options)  # tensor_parallel_size, data_parallel_size, gpu_memory_utilization, ...
         from harness.models.loading import torch_dtype
 
@@ -85,7 +85,7 @@ class VllmBackend:
         return results
 
 
-def _lora_rank(path: str) -> int:
+def lora_rank(path: str) -> int:
     import json
     from pathlib import Path
 

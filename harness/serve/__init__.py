@@ -1,0 +1,87 @@
+"""`harness serve`: a model, a run folder or a LoRA adapter behind an OpenAI-compatible API.
+
+Two engines. `vllm` launches vLLM's own OpenAI server (`python -m vllm.entrypoints.openai.api_server`: the
+entry point that works in the `vllm` extra, whose `vllm serve` command does not), configured with the
+model's chat template, the tool-call parser matching it (`<tool_call>` -> hermes), the served name and,
+on a CPU, the same float32 weights the transformers backend uses. `transformers` runs this package's
+ASGI app over transformers (`harness.serve.app`): for machines without vLLM and for quick starts (one
+second against vLLM's CPU engine's minute). `auto` takes vLLM where it is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "vllm", "transformers")
+VLLM_SERVER = "vllm.entrypoints.openai.api_server"
+
+
+def pick_engine(name: str) -> str:
+    from harness.evaluate.backends import vllm_available
+
+    if name == "auto":
+        return "vllm" if vllm_available() else "transformers"
+    return name
+
+
+def vllm_command(
+    model_path: str,
+    name: str,
+    host: str,
+    port: int,
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    engine_args: tuple[str, ...] = (),
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that serve `model_path` with vLLM as the transformers engine would."""
+    import torch
+
+    from harness.evaluate.backends.vllm import CPU_DEFAULTS, lora_rank
+    from harness.models.loading import adapter_base, torch_dtype
+
+    base = adapter_base(model_path)
+    command = [sys.executable, "-m", VLLM_SERVER, "--model", base or model_path, "--tokenizer", model_path]
+    command += ["--host", host, "--port", str(port)]
+    # "auto" means what the transformers backend uses (float32 on a CPU), so both give the same outputs.
+    command += ["--dtype", str(torch_dtype(dtype)).removeprefix("torch.")]
+    if base:
+        # The adapter is served unmerged under the served name; the base keeps a name of its own.
+        command += ["--served-model-name", f"{name}-base", "--enable-lora", "--lora-modules", f"{name}={model_path}"]
+        command += ["--max-lora-rank", str(lora_rank(model_path))]
+    else:
+        command += ["--served-model-name", name]
+    template = Path(model_path) / "chat_template.jinja"
+    if template.exists():
+        command += ["--chat-template", str(template)]
+        if "<tool_call>" in template.read_text(encoding="utf-8"):
+            command += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
+    if trust_remote_code:
+        command.append("--trust-remote-code")
+    environment = dict(os.environ)
+    if not torch.cuda.is_available():
+        command += [f"--{option.replace('_', '-')}" for option, on in CPU_DEFAULTS.items() if on]
+        environment.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default takes a large share of RAM
+    return command + list(engine_args), environment
+
+
+def run_transformers(
+    model_path: str, name: str, host: str, port: int, dtype: str = "auto", trust_remote_code: bool = False, sockets=None
+) -> None:
+    import uvicorn
+
+    from harness.models.loading import load_model, load_tokenizer
+    from harness.serve.app import build_app
+
+    tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+    model = load_model(model_path, dtype, trust_remote_code, merge_adapter=True).eval()
+    import torch
+
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    app = build_app(model, tokenizer, name)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5))
+    server.run(sockets=sockets)
