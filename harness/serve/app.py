@@ -108,7 +108,7 @@ def build_app(model, tokenizer, served_name: str) -> Starlette:
         parse_calls = bool(tools) and body.tool_choice != "none"
         reply = _Reply("chatcmpl", served_name)
         if body.stream:
-            return _stream(request, scheduler, jobs, reply.chat_chunks(jobs, parse_calls, body.include_usage))
+            return _stream(scheduler, jobs, reply.chat_chunks(jobs, parse_calls, body.include_usage))
         results = await _collect(request, scheduler, jobs)
         if results is None:
             return Response(status_code=499)  # nobody is listening
@@ -140,7 +140,7 @@ def build_app(model, tokenizer, served_name: str) -> Starlette:
             prompt_texts += [text] * body.n
         reply = _Reply("cmpl", served_name)
         if body.stream:
-            return _stream(request, scheduler, jobs, reply.completion_chunks(jobs, prompt_texts, body))
+            return _stream(scheduler, jobs, reply.completion_chunks(jobs, prompt_texts, body))
         results = await _collect(request, scheduler, jobs)
         if results is None:
             return Response(status_code=499)  # nobody is listening
@@ -230,19 +230,36 @@ async def _collect(request: Request, scheduler: Scheduler, jobs: list[Job]):
     return [("".join(t), lp, f) for t, lp, f in zip(texts, logprobs, finished, strict=True)]
 
 
-def _stream(request: Request, scheduler: Scheduler, jobs: list[Job], chunks) -> StreamingResponse:
+def _stream(scheduler: Scheduler, jobs: list[Job], chunks) -> StreamingResponse:
     events = _connect(scheduler, jobs)
 
     async def body() -> AsyncIterator[str]:
         try:
             async for chunk in chunks(events):
                 yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
+        except _GenerationFailed as failure:  # the status line has gone out: the error travels as an event
+            yield f"data: {json.dumps(APIError(500, str(failure)).body())}\n\n"
         finally:  # also when the client disconnects and the response task is cancelled
             for job in jobs:
                 job.cancelled.set()
+        yield "data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+class _GenerationFailed(Exception):
+    pass
+
+
+async def _until_finished(events: asyncio.Queue, count: int) -> AsyncIterator[tuple[int, Piece | Finished]]:
+    """(choice index, event) until all `count` jobs have finished; a failed job ends the stream."""
+    remaining = count
+    while remaining:
+        index, event = await events.get()
+        if isinstance(event, Failed):
+            raise _GenerationFailed(event.message)
+        remaining -= isinstance(event, Finished)
+        yield index, event
 
 
 class _Reply:
@@ -268,12 +285,7 @@ class _Reply:
             texts = [""] * len(jobs)
             sent = [0] * len(jobs)  # characters of each choice's text sent as content
             usage = _Usage()
-            remaining = len(jobs)
-            while remaining:
-                index, event = await events.get()
-                if isinstance(event, Failed):
-                    yield {"error": APIError(500, event.message).body()["error"]}
-                    return
+            async for index, event in _until_finished(events, len(jobs)):
                 logprobs = None
                 if isinstance(event, Piece):
                     texts[index] += event.text
@@ -285,7 +297,6 @@ class _Reply:
                         yield chunk(index, {"content": texts[index][sent[index] : end]}, logprobs=logprobs)
                         sent[index] = max(end, sent[index])
                     continue
-                remaining -= 1
                 usage.add(event)
                 message, reason = _assistant_message(texts[index], parse_calls, event.reason)
                 if message.get("tool_calls"):
@@ -312,17 +323,11 @@ class _Reply:
                 for index, text in enumerate(prompt_texts):
                     yield chunk(index, text)
             usage = _Usage()
-            remaining = len(jobs)
-            while remaining:
-                index, event = await events.get()
-                if isinstance(event, Failed):
-                    yield {"error": APIError(500, event.message).body()["error"]}
-                    return
+            async for index, event in _until_finished(events, len(jobs)):
                 if isinstance(event, Piece):
                     logprobs = _completion_logprobs(event.logprobs) if body.logprobs is not None else None
                     yield chunk(index, event.text, logprobs=logprobs)
                     continue
-                remaining -= 1
                 usage.add(event)
                 yield chunk(index, "", event.reason)
             if body.include_usage:
