@@ -435,3 +435,22 @@ def test_harness_serve_with_vllm_answers_as_the_transformers_engine_does(tool_mo
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_text_before_a_tool_call_stays_content_and_a_broken_call_stays_text():
+    from harness.serve.app import _assistant_message, _content_end
+
+    call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    message, reason = _assistant_message(f"Let me check. {call}", True, "stop")
+    assert message["content"] == "Let me check." and reason == "tool_calls"
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message["tool_calls"]] == [
+        ("get_weather", {"city": "Oslo"})
+    ]
+    assert _assistant_message(call, False, "stop") == (
+        {"role": "assistant", "content": call},
+        "stop",
+    )  # tool_choice none
+    broken = '<tool_call>{"name": "get_weather", "arguments": {"city": '
+    assert _assistant_message(broken, True, "length") == ({"role": "assistant", "content": broken}, "length")
+    # While streaming, content stops where a tool call may be starting.
+    assert [_content_end(text) for text in ("Hello", "Hello <tool", f"Hi {call}", "a<")] == [5, 6, 3, 1]
