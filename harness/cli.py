@@ -94,6 +94,7 @@ def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Check a recipe without training: fields, the real SFTConfig and LoraConfig, the chat template, and
     the first rows of every data source."""
     from harness.data.sources import DataError, check_rows, read_source
+    from harness.evaluate.suites import SuiteError, check_options
     from harness.models.loading import ModelError
     from harness.train import TrainError
 
@@ -103,6 +104,11 @@ def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
     except (RecipeError, ModelError, TrainError) as error:
         raise click.ClickException(str(error)) from None
     problems = []
+    for suite in recipe.eval.suites:  # the suite's kind and its options, without building its items
+        try:
+            check_options(suite)
+        except SuiteError as error:
+            problems.append(f"eval.suites: {error}")
     max_length = sft_config.max_length
     for source in recipe.data.sources + recipe.data.eval_sources:
         try:
@@ -140,9 +146,10 @@ def _training_setup(recipe):
 @main.command()
 def schema() -> None:
     """Print the recipe's JSON schema."""
+    from harness.evaluate.suites import kinds
     from harness.recipe import recipe_json_schema
 
-    click.echo(json.dumps(recipe_json_schema(), indent=2))
+    click.echo(json.dumps(recipe_json_schema(sorted(kinds())), indent=2))
 
 
 @main.command("check-template")

@@ -373,5 +373,9 @@ def build_lora_config(recipe: Recipe):
     return _build(LoraConfig, {"task_type": "CAUSAL_LM", **recipe.peft}, f"{recipe.source_path or '<recipe>'}: peft")
 
 
-def recipe_json_schema() -> dict:
-    return Recipe.model_json_schema()
+def recipe_json_schema(suite_kinds: list[str] | None = None) -> dict:
+    """The recipe's JSON schema; `suite_kinds` (the evaluator's registered names) become `suite`'s enum."""
+    schema = Recipe.model_json_schema()
+    if suite_kinds:
+        schema["$defs"]["SuiteSettings"]["properties"]["suite"]["enum"] = suite_kinds
+    return schema

@@ -126,7 +126,7 @@ def eval_callback(recipe: Recipe, tokenizer):
     from harness.evaluate.backends import Request
     from harness.evaluate.backends.transformers import TransformersBackend
     from harness.evaluate.runner import render_prompt
-    from harness.evaluate.suites import build_suite
+    from harness.evaluate.suites import build_suite, suite_kind
 
     settings = recipe.eval.during_training
     base_dir = recipe.source_path.parent if recipe.source_path else None
@@ -137,6 +137,7 @@ def eval_callback(recipe: Recipe, tokenizer):
             base_dir,
         )
         for s in recipe.eval.suites
+        if suite_kind(s.suite).build  # lm_eval runs after training only
     ]
 
     class EvalDuringTraining(TrainerCallback):

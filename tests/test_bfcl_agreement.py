@@ -18,7 +18,8 @@ from collections import Counter
 
 import pytest
 
-from harness.evaluate.suites import BFCL_CATEGORIES, BFCL_LANGUAGES, BFCL_WITHOUT_ANSWERS, SHIPPED_DATA, build_suite
+from harness.evaluate.suites import build_suite
+from harness.evaluate.suites.bfcl import BFCL_CATEGORIES, BFCL_LANGUAGES, BFCL_WITHOUT_ANSWERS, SHIPPED
 from harness.recipe import SuiteSettings
 
 AST_CATEGORIES = [c for c in BFCL_CATEGORIES if c not in BFCL_WITHOUT_ANSWERS]
@@ -209,7 +210,7 @@ def compare(bfcl, category: str) -> dict:
     language = BFCL_LANGUAGES.get(category, "python")
     suite = build_suite(SuiteSettings(suite="bfcl", options={"categories": [category]}))
     docs = {}
-    for line in (SHIPPED_DATA["bfcl"] / f"BFCL_v4_{category}.json").read_text().splitlines():
+    for line in (SHIPPED / f"BFCL_v4_{category}.json").read_text().splitlines():
         row = json.loads(line)
         docs[row["id"]] = row["function"]
     rng = random.Random(0)

@@ -7,7 +7,7 @@ import pytest
 from conftest import BFCL, GSM8K
 
 from harness.evaluate.scorers import reasoning, source_values, text, toolcall
-from harness.evaluate.suites import bfcl_tool
+from harness.evaluate.suites.bfcl import bfcl_tool
 
 # --- reasoning ----------------------------------------------------------------------------------
 

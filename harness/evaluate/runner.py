@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from harness.evaluate.backends import BackendError, Generation, Request
-from harness.evaluate.suites import Item, Suite, build_suite, summarize
+from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summarize
 from harness.files import package_versions, read_json, write_json, write_text
 from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
@@ -70,25 +70,10 @@ def evaluate(
             backend = make_backend(settings, model_path, model_settings, reference=model, n_items=n_items)
         return backend
 
-    suites = {id(s): build_suite(s, seed, base_dir) for s in settings.suites if s.suite != "lm_eval"}
-    n_items = sum(len(suite.items) for suite in suites.values())  # for `auto`: is vLLM's start-up worth it?
+    built = {id(s): build_suite(s, seed, base_dir) for s in settings.suites if suite_kind(s.suite).build}
+    n_items = sum(len(suite.items) for suite in built.values())  # for `auto`: is vLLM's start-up worth it?
     for suite_settings in settings.suites:
-        if suite_settings.suite == "lm_eval":
-            from harness.evaluate.backends import pick_backend
-            from harness.evaluate.lm_eval_suite import run_lm_eval
-
-            name = suite_settings.name or "lm_eval"
-            summaries[name] = run_lm_eval(
-                model_path,
-                suite_settings,
-                pick_backend(settings.backend),
-                out_dir / name,
-                base_dir,
-                seed,
-                model_settings.dtype,
-            )
-            continue
-        suite = suites[id(suite_settings)]
+        name = suite_settings.name or suite_settings.suite
         reproduce = {
             "suite": suite_settings.model_dump(),
             "seed": seed,
@@ -97,6 +82,23 @@ def evaluate(
             "backend_options": settings.backend_options,
             "model_settings": model_settings.model_dump(mode="json"),
         }
+        if id(suite_settings) not in built:  # a kind that runs by itself (lm_eval)
+            from harness.evaluate.backends import pick_backend
+
+            run = suite_kind(suite_settings.suite).run
+            summaries[name] = run(
+                model,
+                model_path,
+                suite_settings,
+                pick_backend(settings.backend),
+                out_dir / name,
+                base_dir,
+                seed,
+                model_settings.dtype,
+                reproduce,
+            )
+            continue
+        suite = built[id(suite_settings)]
         summaries[suite.name] = run_suite(
             suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path, reproduce
         )

@@ -23,17 +23,10 @@ import random
 from pathlib import Path
 
 from harness import __version__
+from harness.evaluate.suites import kinds
 from harness.files import read_json
 
 SCHEMA_VERSION = 1
-HEADLINE = {
-    "reasoning": "accuracy",
-    "gsm8k": "accuracy",
-    "tools": "accuracy",
-    "bfcl": "accuracy",
-    "chat": "accuracy",
-    "instruct": "score",
-}
 GRADED = {"score"}  # metrics in [0, 1] that are not pass/fail: bootstrap CI
 
 
@@ -165,7 +158,7 @@ def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
     for summary_path in paths:
         summary = read_json(summary_path)
         name, kind = summary["suite"], summary["kind"]
-        metric = HEADLINE.get(kind, "accuracy")
+        metric = kinds()[kind].headline if kind in kinds() else "accuracy"  # the suite kind's leaderboard column
         suites.setdefault(name, {"name": name, "kind": kind, "metric": metric})
         metrics = summary["metrics"]
         n = summary["n_items"]

@@ -8,8 +8,8 @@ Recipe form:
       options: {tasks: [gsm8k_local], include_path: evals, num_fewshot: 0, apply_chat_template: true,
                 system_instruction: null, metric: "exact_match,flexible-extract"}
 The same model folder is used (LoRA adapters included), with lm_eval's `vllm` model when the eval
-backend is vLLM and its `hf` model otherwise. Its metrics land in the same summary and leaderboard,
-with lm_eval's version and the task versions.
+backend is vLLM and its `hf` model otherwise. Its summary has the shape of every suite's (its metrics,
+headline `accuracy` = the chosen lm_eval metric), plus lm_eval's task versions.
 """
 
 from __future__ import annotations
@@ -17,9 +17,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
+from harness.evaluate.suites import SuiteKind
 from harness.files import package_versions, write_json, write_text
 from harness.models.loading import adapter_base
+
+
+class LmEvalOptions(BaseModel):
+    """lm_eval.simple_evaluate's arguments; those not named here go to it as they are."""
+
+    model_config = ConfigDict(extra="allow")
+    tasks: list[str] = Field(min_length=1, description="lm_eval task names (or local task YAMLs in include_path)")
+    include_path: str | None = None
+    metric: str | None = Field(None, description="The headline, e.g. exact_match,flexible-extract")
 
 
 def task_configs(tasks: list[str], include_path: Path | None, data_file: Path | None) -> list:
@@ -37,7 +48,15 @@ def task_configs(tasks: list[str], include_path: Path | None, data_file: Path | 
 
 
 def run_lm_eval(
-    model_path: str, suite, backend: str, out_dir: Path, base_dir: Path | None, seed: int = 0, dtype: str = "auto"
+    model: str,
+    model_path: str,
+    suite,
+    backend: str,
+    out_dir: Path,
+    base_dir: Path | None,
+    seed: int = 0,
+    dtype: str = "auto",
+    reproduce: dict | None = None,
 ) -> dict:
     import json
 
@@ -45,10 +64,10 @@ def run_lm_eval(
     import torch
     from lm_eval.tasks import TaskManager
 
-    options = dict(suite.options)
-    tasks = options.pop("tasks", None)
-    if not tasks:
-        raise ValueError(f"suite {suite.name or 'lm_eval'}: options.tasks names no lm_eval task")
+    from harness.evaluate.suites import check_options
+
+    options = check_options(suite).model_dump()
+    tasks = options.pop("tasks")
     include = options.pop("include_path", None)
     include_path = (
         (base_dir / include if base_dir and not Path(include).is_absolute() else Path(include)) if include else None
@@ -108,14 +127,20 @@ def run_lm_eval(
         "version": 1,
         "suite": suite.name or "lm_eval",
         "kind": "lm_eval",
+        "model": model,
         "model_path": model_path,
         "backend": "vllm" if backend == "vllm" else "hf",
         "n_items": len(documents),
+        "n_samples": len(documents),
         "headline_metric": headline_key,
         "metrics": {**metrics, "accuracy": metrics.get(headline_key)},
         "generation": {"lm_eval": {k: v for k, v in options.items()}},
         "task_versions": results.get("versions", {}),
         "packages": package_versions(),
+        "reproduce": reproduce or {},
     }
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+KIND = SuiteKind("lm_eval", None, options=LmEvalOptions, run=run_lm_eval)
