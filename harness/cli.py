@@ -365,7 +365,7 @@ def eval_command(
 )
 def score(suite_name, predictions, suite_path, recipe_path, output) -> None:
     """Score saved predictions against a suite's references, without any model."""
-    from harness.evaluate.scoring import score_predictions
+    from harness.evaluate.predictions import score_predictions
 
     recipe = _load(recipe_path, ()) if recipe_path else None
     out = Path(output) if output else Path(predictions).with_suffix("")

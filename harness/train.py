@@ -36,16 +36,17 @@ class TrainError(RuntimeError):
     pass
 
 
-def guard_held_out(recipe: Recipe, reports) -> None:
-    """Fail before training when the mixture holds a task (or a task's source) that the instruct
-    suite evaluates zero-shot: its held-out numbers would be meaningless."""
-    from harness.data.builtin.instruct import leaks
+def mixture_guards(recipe: Recipe) -> list:
+    """The checks the evaluated suites make on a training mixture (the instruct suite's held-out guard)."""
+    from harness.evaluate.suites import suite_kind
 
-    if not any(suite.suite == "instruct" for suite in recipe.eval.suites):
-        return
-    problems = [
-        f"{report.source}: {problem}" for report in reports for problem in leaks(report.tasks, report.task_sources)
-    ]
+    kinds = {suite.suite: suite_kind(suite.suite) for suite in recipe.eval.suites}
+    return [kind.training_guard() for kind in kinds.values() if kind.training_guard]
+
+
+def check_guards(guards: list) -> None:
+    """Fail before training when a guard found rows that would spoil an evaluation."""
+    problems = [problem for guard in guards for problem in guard.problems()]
     if problems:
         raise TrainError(
             "the training mixture leaks held-out evaluation data:\n- "
@@ -126,7 +127,8 @@ def eval_callback(recipe: Recipe, tokenizer):
     from harness.evaluate.backends import Request
     from harness.evaluate.backends.transformers import TransformersBackend
     from harness.evaluate.runner import render_prompt
-    from harness.evaluate.suites import build_suite, suite_kind
+    from harness.evaluate.samples import score_record
+    from harness.evaluate.suites import build_suite, suite_kind, summarize
 
     settings = recipe.eval.during_training
     base_dir = recipe.source_path.parent if recipe.source_path else None
@@ -157,10 +159,11 @@ def eval_callback(recipe: Recipe, tokenizer):
                 ]
                 greedy = recipe.eval.generation.model_copy(update={"n": 1, "temperature": 0.0})
                 outputs = backend.generate(requests, greedy)
-                correct = [
-                    suite.score(out[0].text, item).correct for item, out in zip(suite.items, outputs, strict=True)
+                records = [
+                    score_record(suite, item, request.prompt, output, "during-training")
+                    for item, request, output in zip(suite.items, requests, outputs, strict=True)
                 ]
-                logs[f"harness_eval/{suite.name}"] = round(sum(correct) / len(correct), 4)
+                logs[f"harness_eval/{suite.name}"] = summarize(suite, records)["accuracy"]
             state.log_history.append({**logs, "step": state.global_step})
             log.info("step %d: %s", state.global_step, logs)
 
@@ -230,7 +233,15 @@ def build_trainer(recipe: Recipe, run_dir: Path):
 
     settings = recipe.model
     model_path, tokenizer, sft_config, template = training_setup(recipe, train_dir)
-    train_data, reports = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer, template=template)
+    guards = mixture_guards(recipe)
+
+    def inspect(source: str, row: dict) -> None:
+        for guard in guards:
+            guard.see(source, row)
+
+    train_data, reports = build_mixture(
+        recipe, recipe.data.sources, tokenizer=tokenizer, template=template, inspect=inspect if guards else None
+    )
     eval_data = None
     if recipe.data.eval_sources:
         eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template)[0]
@@ -245,7 +256,7 @@ def build_trainer(recipe: Recipe, run_dir: Path):
             },
         )
 
-    guard_held_out(recipe, reports)
+    check_guards(guards)
     check_training_rows(tokenizer, train_data, recipe.mode, template, sft_config.assistant_only_loss)
 
     lora = build_lora_config(recipe)

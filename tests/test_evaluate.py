@@ -254,7 +254,7 @@ def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path,
 
 
 def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
-    from harness.evaluate.scoring import score_predictions
+    from harness.evaluate.predictions import score_predictions
 
     items = build_suite(SuiteSettings(suite="reasoning", samples=10)).items
     lines = [

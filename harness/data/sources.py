@@ -16,6 +16,7 @@ import logging
 import random
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,8 @@ DEFAULT_BUILTIN_SAMPLES = 2000
 FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 SHOWN_ROWS_PER_REASON = 10
 SFT_MAX_LENGTH = 1024  # trl.SFTConfig's default max_length
-TAG_KEYS = ("task", "source", "seen", "meta")  # read by the held-out guard, whatever the layout
+# A row's provenance: seen by the mixture checks (`inspect`), never trained on, so not reported as unused.
+PROVENANCE_COLUMNS = ("task", "source", "seen", "meta")
 
 
 class DataError(ValueError):
@@ -52,9 +54,6 @@ class SourceReport:
     rows_used: int = 0
     bad_rows: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     unused_columns: dict[str, int] = field(default_factory=dict)  # non-empty source columns no layout reads
-    # `task` / `source` tags of the rows (a built-in row's meta, or columns of a file), for the held-out guard
-    tasks: set[str] = field(default_factory=set)
-    task_sources: set[str] = field(default_factory=set)
 
     @property
     def bad_count(self) -> int:
@@ -80,10 +79,15 @@ class SourceReport:
 
 
 def read_source(
-    source: SourceSettings, recipe: Recipe, split: str | None = None, limit: int | None = None
+    source: SourceSettings,
+    recipe: Recipe,
+    split: str | None = None,
+    limit: int | None = None,
+    inspect: Callable[[str, dict], None] | None = None,
 ) -> tuple[list, SourceReport]:
     """Rows of one source in TRL's formats (before checking), each a dict, or a RowError saying why not.
-    `limit` reads only the first rows (what `harness validate` looks at)."""
+    `limit` reads only the first rows (what `harness validate` looks at). `inspect(source label, row)` sees
+    every row as read, with all its columns, before conversion keeps only what training reads."""
     split = split or source.split
     report = SourceReport(source=source.label)
     if source.builtin:
@@ -92,16 +96,26 @@ def read_source(
             rows = builtin.generate(source.builtin, split, count, recipe.seed, **source.options)
         except (TypeError, ValueError) as error:
             raise DataError(f"{source.label}: {error}") from None
+        _inspect_rows(rows, source, inspect)
         report.layout = "messages" if rows and "messages" in rows[0] else "prompt_completion"
         return rows, report
     raw = _read_file(recipe.resolve(source.path), limit) if source.path else _read_hub(source, split, limit)
-    rows = _convert(_map_columns(raw, source), source, report)
+    mapped = _map_columns(raw, source)
+    _inspect_rows(mapped, source, inspect)
+    rows = _convert(mapped, source, report)
     if source.chat_template_kwargs:
         rows = [
             {**row, "chat_template_kwargs": source.chat_template_kwargs} if isinstance(row, dict) else row
             for row in rows
         ]
     return rows, report
+
+
+def _inspect_rows(rows: list, source: SourceSettings, inspect: Callable[[str, dict], None] | None) -> None:
+    if inspect:
+        for row in rows:
+            if isinstance(row, dict):
+                inspect(source.label, row)
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -237,7 +251,7 @@ def _convert(rows: list, source: SourceSettings, report: SourceReport) -> list:
     mapping = f", columns {dict(source.columns)}" if source.columns else ""
     log.info("%s: layout %s (%s)%s", source.label, layout.name, layout.description, mapping)
     unused: dict[str, int] = defaultdict(int)
-    read = set(layout.columns) | set(source.columns) | set(TAG_KEYS)
+    read = set(layout.columns) | set(source.columns) | set(PROVENANCE_COLUMNS)
     converted = []
     for row in rows:
         if not isinstance(row, dict):
@@ -247,7 +261,7 @@ def _convert(rows: list, source: SourceSettings, report: SourceReport) -> list:
             if key not in read and value not in (None, "", [], {}):
                 unused[key] += 1
         try:
-            converted.append({**{k: row[k] for k in TAG_KEYS if k in row}, **layout.convert(row)})
+            converted.append(layout.convert(row))
         except RowError as error:
             converted.append(error)
         except (KeyError, TypeError, AttributeError) as error:
@@ -323,12 +337,6 @@ def check_rows(
     trace is written into the content as a `<think>` block instead of vanishing."""
     valid, numbers = [], []
     for index, row in enumerate(rows):
-        if isinstance(row, dict):
-            tags = {**row, **(row.get("meta") if isinstance(row.get("meta"), dict) else {})}
-            if isinstance(tags.get("task"), str) and not (isinstance(tags.get("seen"), bool) and tags["seen"]):
-                report.tasks.add(tags["task"])
-            if isinstance(tags.get("source"), str):
-                report.task_sources.add(tags["source"])
         try:
             if isinstance(row, RowError):
                 raise row
@@ -376,18 +384,23 @@ def size_rows(rows: list[dict], source: SourceSettings, rng: random.Random) -> l
 
 
 def build_mixture(
-    recipe: Recipe, sources: list[SourceSettings], split: str | None = None, tokenizer=None, template: str | None = None
+    recipe: Recipe,
+    sources: list[SourceSettings],
+    split: str | None = None,
+    tokenizer=None,
+    template: str | None = None,
+    inspect: Callable[[str, dict], None] | None = None,
 ):
     """(datasets.Dataset, [SourceReport]) for the given sources of the recipe. Given the tokenizer (and the
     template training renders with), rows it cannot render or longer than `train.max_length` count as
-    malformed instead of failing or being truncated in the trainer."""
+    malformed instead of failing or being truncated in the trainer. `inspect`: see `read_source`."""
     import datasets
 
     rng = random.Random(recipe.seed)
     mixed, reports = [], []
     max_length = recipe.train.get("max_length", SFT_MAX_LENGTH)
     for source in sources:
-        rows, report = read_source(source, recipe, split)
+        rows, report = read_source(source, recipe, split, inspect=inspect)
         valid = check_rows(rows, recipe.mode, report, recipe.data.on_error, tokenizer, max_length, template)
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)

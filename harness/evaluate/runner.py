@@ -1,6 +1,6 @@
 """Render prompts once, generate in chunks, score, write per-sample records and a summary; resume.
 
-Layout: `<out>/<suite>/samples.jsonl` (one record per item, appended as chunks finish) and
+Layout: `<out>/<suite>/samples.jsonl` (one record per item, appended as chunks finish: samples.py) and
 `<out>/<suite>/summary.json` (written atomically). A rerun keeps every finished record whose settings
 match and generates only the rest, so an interrupted eval ends with the same summary as an
 uninterrupted one. A sample that fails to generate or score is recorded as a failure with its reason.
@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
 import time
 from pathlib import Path
 
 from harness.evaluate.backends import BackendError, Generation, Request
+from harness.evaluate.samples import SampleStore, append_records, score_record
 from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summarize
-from harness.files import package_versions, read_json, write_json, write_text
+from harness.files import package_versions, read_json, write_json
 from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
 from harness.recipe import EvalSettings, ModelSettings, resolve_chat_template
@@ -133,21 +132,6 @@ def _fingerprint(suite: Suite, settings: EvalSettings, tokenizer, model_path: st
     )
 
 
-def _load_records(path: Path, fingerprint: str) -> dict[str, dict]:
-    """Finished records of an earlier run with the same fingerprint; a torn last line is dropped."""
-    records = {}
-    if not path.exists():
-        return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("fingerprint") == fingerprint:
-            records[record["id"]] = record
-    return records
-
-
 def run_suite(
     suite: Suite,
     tokenizer,
@@ -161,24 +145,16 @@ def run_suite(
     """`backend_for()` gives the backend; it is called only when some item still needs generating.
     `reproduce`: the settings that made the items and outputs, recorded in the summary.
     Returns the summary (None on the ranks other than 0 of a launched group)."""
-    generation = settings.generation
     fingerprint = _fingerprint(suite, settings, tokenizer, model_path)
-    samples_path = suite_dir / "samples.jsonl"
+    store = SampleStore(suite_dir, fingerprint)
     group = distributed_state()
     rank, ranks = (group.process_index, group.num_processes) if group else (0, 1)
-    done = _load_records(samples_path, fingerprint)
-    leftovers = sorted(suite_dir.glob("samples.rank*.jsonl"))  # from an interrupted sharded run
-    for shard in leftovers:
-        done.update(_load_records(shard, fingerprint))
+    done = store.load()
     if group:
         group.wait_for_everyone()  # every rank has read the files before rank 0 rewrites them
     if rank == 0:
         suite_dir.mkdir(parents=True, exist_ok=True)
-        if samples_path.exists() or leftovers or ranks > 1:  # keep only reusable records, then append
-            kept = [json.dumps(done[i.id], ensure_ascii=False) for i in suite.items if i.id in done]
-            write_text(samples_path, "".join(line + "\n" for line in kept))
-            for shard in leftovers:
-                shard.unlink()
+        store.keep_only(suite.items, done)  # only reusable records stay; new ones are appended
     if group:
         group.wait_for_everyone()
     pending = [item for item in suite.items if item.id not in done]
@@ -186,7 +162,7 @@ def run_suite(
         log.info("%s: reusing %d finished samples, %d to go", suite.name, len(done), len(pending))
     started = time.perf_counter()
     mine = pending[rank::ranks]  # interleaved: the length-sorted batches stay alike across ranks
-    output_path = samples_path if ranks == 1 else suite_dir / f"samples.rank{rank}.jsonl"
+    output_path = store.path if ranks == 1 else store.shard(rank)
     backend = backend_for() if mine else None
     served_before = backend.describe() if hasattr(backend, "describe") else None
     _generate_into(output_path, mine, suite, tokenizer, backend, settings, fingerprint, done)
@@ -194,28 +170,43 @@ def run_suite(
         group.wait_for_everyone()
         if rank != 0:
             return None
-        with samples_path.open("a", encoding="utf-8") as stream:
-            for shard in sorted(suite_dir.glob("samples.rank*.jsonl")):
-                records = _load_records(shard, fingerprint)
-                done.update(records)
-                stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records.values()))
-            stream.flush()
-            os.fsync(stream.fileno())
-        for shard in suite_dir.glob("samples.rank*.jsonl"):
-            shard.unlink()
+        store.merge_shards(done)
     records = [done[item.id] for item in suite.items]
-    summary = {
+    backend_name = (getattr(backend, "name", None) or settings.backend) if pending else _previous_backend(suite_dir)
+    server = _served_this_suite(served_before, backend.describe()) if served_before else None
+    summary = build_summary(suite, records, model, model_path, backend_name, server, settings, tokenizer, reproduce)
+    write_json(suite_dir / "summary.json", summary)
+    write_json(
+        suite_dir / "timing.json",
+        {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending), "processes": ranks},
+    )
+    return summary
+
+
+def build_summary(
+    suite: Suite,
+    records: list[dict],
+    model: str,
+    model_path: str,
+    backend_name: str | None,
+    server: dict | None,
+    settings: EvalSettings,
+    tokenizer,
+    reproduce: dict | None,
+) -> dict:
+    """summary.json: the metrics of the records, and everything that made them."""
+    return {
         "version": SUMMARY_VERSION,
         "suite": suite.name,
         "kind": suite.kind,
         "model": model,
         "model_path": model_path,
-        "backend": (getattr(backend, "name", None) or settings.backend) if pending else _previous_backend(suite_dir),
-        **({"server": _served_this_suite(served_before, backend.describe())} if served_before else {}),
+        "backend": backend_name,
+        **({"server": server} if server else {}),
         "n_items": len(records),
         "n_samples": sum(len(r["outputs"]) for r in records),
         "metrics": summarize(suite, records),
-        "generation": generation.model_dump(),
+        "generation": settings.generation.model_dump(),
         "chat_template_sha256": sha256(tokenizer.chat_template or ""),
         "system_prompt_sha256": sha256(
             json.dumps(sorted({m["content"] for i in suite.items for m in i.messages if m["role"] == "system"}))
@@ -223,12 +214,6 @@ def run_suite(
         "packages": package_versions(),
         "reproduce": reproduce or {},
     }
-    write_json(suite_dir / "summary.json", summary)
-    write_json(
-        suite_dir / "timing.json",
-        {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending), "processes": ranks},
-    )
-    return summary
 
 
 def _generate_into(
@@ -247,8 +232,7 @@ def _generate_into(
 
     generation = settings.generation
     chunk = max(settings.batch_size * 4, 16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as stream, tqdm(total=len(items), desc=f"eval {suite.name}") as bar:
+    with tqdm(total=len(items), desc=f"eval {suite.name}") as bar:
         for start in range(0, len(items), chunk):
             batch = items[start : start + chunk]
             prompts = [_render_or_error(tokenizer, item, generation.chat_template_kwargs) for item in batch]
@@ -258,13 +242,13 @@ def _generate_into(
                 if not isinstance(prompt, Generation)
             ]
             generated = iter(_generate(backend, requests, generation) if requests else [])
+            records = []
             for item, prompt in zip(batch, prompts, strict=True):
                 outputs = [prompt] * generation.n if isinstance(prompt, Generation) else next(generated)
-                record = _record(suite, item, "" if isinstance(prompt, Generation) else prompt, outputs, fingerprint)
-                done[item.id] = record
-                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
+                text = "" if isinstance(prompt, Generation) else prompt
+                records.append(score_record(suite, item, text, outputs, fingerprint))
+                done[item.id] = records[-1]
+            append_records(path, records)
             bar.update(len(batch))
 
 
@@ -309,32 +293,3 @@ def _generate(backend, requests: list[Request], settings) -> list[list[Generatio
         except Exception as error:
             results.append([Generation("", "error", error=f"{type(error).__name__}: {error}")] * settings.n)
     return results
-
-
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def valid_text(text: str) -> str:
-    """Lone surrogates (invalid UTF-8 from a server's JSON) become U+FFFD, so the record can be written."""
-    return LONE_SURROGATE.sub("\ufffd", text)
-
-
-def _record(suite: Suite, item: Item, prompt: str, outputs: list[Generation], fingerprint: str) -> dict:
-    verdicts = []
-    outputs = [Generation(valid_text(o.text), o.finish_reason, o.tokens, o.error) for o in outputs]
-    for output in outputs:
-        verdict = suite.score(output.text, item).as_dict()
-        if output.finish_reason == "error":
-            verdict.update(correct=False, score=0.0, reason=f"generation failed: {output.error}")
-        verdicts.append(verdict)
-    return {
-        "id": item.id,
-        "prompt": prompt,
-        "outputs": [o.text for o in outputs],
-        "finish_reasons": [o.finish_reason for o in outputs],
-        "tokens": [o.tokens for o in outputs],
-        "reference": item.reference,
-        "verdicts": verdicts,
-        "meta": {k: v for k, v in item.meta.items() if k != "tools"},
-        "fingerprint": fingerprint,
-    }

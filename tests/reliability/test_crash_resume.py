@@ -122,7 +122,7 @@ def test_every_run_folder_file_is_written_through_the_atomic_writer():
     allowed = {
         ("run.py", ".lock"),  # the lock file itself
         ("run.py", "probe.write_text"),  # the writability probe
-        ("runner.py", 'open("a"'),  # samples.jsonl: append-only, fsynced per chunk, a torn last line is dropped
+        ("samples.py", 'open("a"'),  # samples.jsonl: append-only, fsynced per chunk, a torn last line is dropped
         ("tiny.py", "config_file.write_text"),  # inside a staging folder renamed into place whole
     }
     direct = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*['\"][wa]['\"]|json\.dump\(|\.to_json\(|\.to_csv\(")

@@ -8,7 +8,7 @@ from conftest import BFCL, GSM8K
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.evaluate.scoring import score_predictions
+from harness.evaluate.predictions import score_predictions
 from harness.evaluate.suites import build_suite
 from harness.recipe import SuiteSettings
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections import defaultdict
 
 from harness.data.builtin import draw
 
@@ -37,13 +38,35 @@ def is_held_out(family: str, language: str) -> bool:
 HELD_OUT_SOURCES = frozenset(FAMILIES[family]["source"] for family in HELD_OUT_FAMILIES)
 
 
-def leaks(tasks: set[str], sources: set[str]) -> list[str]:
-    """Why training rows tagged with these tasks / sources would spoil the zero-shot evaluation."""
-    problems = [f"task {task!r} is held out for zero-shot evaluation" for task in sorted(tasks & HELD_OUT_FAMILIES)]
-    problems += [
-        f"source {source!r} is where held-out tasks come from" for source in sorted(sources & HELD_OUT_SOURCES)
-    ]
-    return problems
+class HeldOutGuard:
+    """The instruct suite's check on a training mixture: a row tagged (a `task` or `source` column, or a
+    built-in row's meta) with a task the suite evaluates zero-shot, or with the source such tasks come from,
+    would make its held-out numbers meaningless. Training shows it every row it reads (`see`)."""
+
+    def __init__(self):
+        self.tasks: dict[str, set[str]] = defaultdict(set)  # training source -> held-out tasks in its rows
+        self.sources: dict[str, set[str]] = defaultdict(set)
+
+    def see(self, training_source: str, row: dict) -> None:
+        tags = {**row, **(row.get("meta") if isinstance(row.get("meta"), dict) else {})}
+        task, origin = tags.get("task"), tags.get("source")
+        if isinstance(task, str) and task in HELD_OUT_FAMILIES and tags.get("seen") is not True:
+            self.tasks[training_source].add(task)
+        if isinstance(origin, str) and origin in HELD_OUT_SOURCES:
+            self.sources[training_source].add(origin)
+
+    def problems(self) -> list[str]:
+        problems = []
+        for training_source in dict.fromkeys([*self.tasks, *self.sources]):
+            problems += [
+                f"{training_source}: task {task!r} is held out for zero-shot evaluation"
+                for task in sorted(self.tasks[training_source])
+            ]
+            problems += [
+                f"{training_source}: source {origin!r} is where held-out tasks come from"
+                for origin in sorted(self.sources[training_source])
+            ]
+        return problems
 
 
 # en, fr, de, es

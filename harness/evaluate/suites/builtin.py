@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.data import builtin
+from harness.data.builtin import instruct as builtin_instruct
 from harness.evaluate.scorers import Verdict, reasoning, text, toolcall
 from harness.evaluate.suites import Item, NoOptions, SuiteKind, first_verdict, mean
 
@@ -185,5 +186,12 @@ KINDS = (
     SuiteKind("reasoning", _reasoning, reasoning_metrics, options=ReasoningOptions, pass_at_k=True),
     SuiteKind("tools", _tools, tool_metrics, options=ToolsOptions, pass_at_k=True),
     SuiteKind("chat", _chat, text_metrics, options=NoOptions),
-    SuiteKind("instruct", _instruct, instruct_metrics, headline="score", options=InstructOptions),
+    SuiteKind(
+        "instruct",
+        _instruct,
+        instruct_metrics,
+        headline="score",
+        options=InstructOptions,
+        training_guard=builtin_instruct.HeldOutGuard,
+    ),
 )

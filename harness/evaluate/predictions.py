@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from harness.evaluate.backends import Generation
-from harness.evaluate.runner import _record
+from harness.evaluate.samples import score_record
 from harness.evaluate.suites import build_suite, summarize
 from harness.files import write_json, write_text
 from harness.recipe import Recipe, SuiteSettings
@@ -30,7 +30,7 @@ def score_predictions(
         except (json.JSONDecodeError, KeyError, TypeError):
             unreadable += line.strip() != ""
     records = [
-        _record(suite, item, "", [Generation(str(p), "stop") for p in by_id[item.id]], "score")
+        score_record(suite, item, "", [Generation(str(p), "stop") for p in by_id[item.id]], "score")
         for item in suite.items
         if item.id in by_id
     ]
