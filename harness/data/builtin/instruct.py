@@ -1,8 +1,9 @@
 """Instruction tasks in four languages, NLU framed as generation ("this is a positive sentiment").
 
-`FAMILIES` is the registry: task family -> cluster, source and metric. Held-out families and held-out
-(family, language) pairs never appear in train or validation rows; the test split holds every task
-and marks each row `seen` or not, so evaluation reports zero-shot generalisation and the gap.
+`FAMILIES` is the registry: task family -> cluster, source, metric and the function that makes one task.
+Held-out families and held-out (family, language) pairs never appear in train or validation rows; the
+test split holds every task and marks each row `seen` or not, so evaluation reports zero-shot
+generalisation and the gap.
 """
 
 from __future__ import annotations
@@ -10,22 +11,100 @@ from __future__ import annotations
 import functools
 import random
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from harness.data.builtin import draw
 
 LANGUAGES = ("en", "fr", "de", "es")
 
-# family -> cluster, source (tasks from one source share its material), metric.
+# One function per family: (language, rng) -> (content key, input text, answer).
+
+
+def _sentiment(language: str, rng: random.Random) -> tuple[str, str, str]:
+    subjects, verb, positive, negative, answer, labels = SENTIMENT[language]
+    polarity = rng.choice(["positive", "negative"])
+    first, second = rng.sample(subjects, 2)
+    adjectives = rng.sample(positive if polarity == "positive" else negative, 2)
+    text = f"{first} {verb} {adjectives[0]}."
+    if rng.random() < 0.7:  # two clauses of one polarity widen the item space
+        text = f"{first} {verb} {adjectives[0]}, {second[0].lower()}{second[1:]} {verb} {adjectives[1]}."
+    return text, text, answer.format(labels[polarity])
+
+
+def _topic(language: str, rng: random.Random) -> tuple[str, str, str]:
+    answer, topics = TOPICS[language]
+    label, sentences = topics[rng.choice(sorted(topics))]
+    text = rng.choice(sentences)
+    return text, text, answer.format(label)
+
+
+def _intent(language: str, rng: random.Random) -> tuple[str, str, str]:
+    answer, intents = INTENTS[language]
+    label, template = intents[rng.choice(sorted(intents))]
+    text = template.format(n=rng.randint(2, 12), c=rng.choice(CITIES))
+    return text, text, answer.format(label)
+
+
+def _extractive_qa(language: str, rng: random.Random) -> tuple[str, str, str]:
+    context, question = QA[language]
+    a, b = rng.sample(PEOPLE, 2)
+    x, y = rng.sample(CITIES, 2)
+    asked, answer = rng.choice([(a, x), (b, y)])
+    text = context.format(a=a, b=b, x=x, y=y) + "\n" + question.format(q=asked)
+    return text, text, answer
+
+
+def _count_words(language: str, rng: random.Random) -> tuple[str, str, str]:
+    words = _words(rng, language, 2, 7)
+    return " ".join(words), " ".join(words), str(len(words))
+
+
+def _uppercase(language: str, rng: random.Random) -> tuple[str, str, str]:
+    words = _words(rng, language, 1, 3)
+    return " ".join(words), " ".join(words), " ".join(words).upper()
+
+
+def _reverse_words(language: str, rng: random.Random) -> tuple[str, str, str]:
+    words = _words(rng, language, 2, 4)
+    return " ".join(words), " ".join(words), " ".join(reversed(words))
+
+
+def _sort_numbers(language: str, rng: random.Random) -> tuple[str, str, str]:
+    numbers = rng.sample(range(1, 100), rng.randint(3, 5))
+    text = ", ".join(map(str, numbers))
+    return text, text, ", ".join(map(str, sorted(numbers)))
+
+
+def _translate_word(language: str, rng: random.Random) -> tuple[str, str, str]:
+    row = rng.choice(VOCABULARY)
+    source = "fr" if language == "en" else "en"
+    return row[0], row[LANGUAGES.index(source)], row[LANGUAGES.index(language)]
+
+
+def _words(rng, language, low, high):
+    column = LANGUAGES.index(language)
+    return [row[column] for row in rng.sample(VOCABULARY, rng.randint(low, high))]
+
+
+@dataclass(frozen=True)
+class Family:
+    cluster: str
+    source: str  # tasks from one source share its material
+    metric: str
+    make: Callable[[str, random.Random], tuple[str, str, str]]  # (language, rng) -> (key, input text, answer)
+
+
 FAMILIES = {
-    "sentiment": {"cluster": "classification", "source": "builtin:reviews", "metric": "exact_match"},
-    "topic": {"cluster": "classification", "source": "builtin:topics", "metric": "exact_match"},
-    "intent": {"cluster": "classification", "source": "builtin:utterances", "metric": "exact_match"},
-    "extractive_qa": {"cluster": "extraction", "source": "builtin:people", "metric": "exact_match"},
-    "count_words": {"cluster": "counting", "source": "builtin:vocabulary", "metric": "exact_match"},
-    "uppercase": {"cluster": "transformation", "source": "builtin:vocabulary", "metric": "rougeL"},
-    "reverse_words": {"cluster": "transformation", "source": "builtin:word-order", "metric": "rougeL"},
-    "sort_numbers": {"cluster": "sorting", "source": "builtin:numbers", "metric": "rougeL"},
-    "translate_word": {"cluster": "translation", "source": "builtin:vocabulary", "metric": "exact_match"},
+    "sentiment": Family("classification", "builtin:reviews", "exact_match", _sentiment),
+    "topic": Family("classification", "builtin:topics", "exact_match", _topic),
+    "intent": Family("classification", "builtin:utterances", "exact_match", _intent),
+    "extractive_qa": Family("extraction", "builtin:people", "exact_match", _extractive_qa),
+    "count_words": Family("counting", "builtin:vocabulary", "exact_match", _count_words),
+    "uppercase": Family("transformation", "builtin:vocabulary", "rougeL", _uppercase),
+    "reverse_words": Family("transformation", "builtin:word-order", "rougeL", _reverse_words),
+    "sort_numbers": Family("sorting", "builtin:numbers", "rougeL", _sort_numbers),
+    "translate_word": Family("translation", "builtin:vocabulary", "exact_match", _translate_word),
 }
 HELD_OUT_FAMILIES = frozenset({"topic", "reverse_words"})
 HELD_OUT_PAIRS = frozenset({("sentiment", "es"), ("count_words", "de"), ("uppercase", "fr")})
@@ -35,7 +114,7 @@ def is_held_out(family: str, language: str) -> bool:
     return family in HELD_OUT_FAMILIES or (family, language) in HELD_OUT_PAIRS
 
 
-HELD_OUT_SOURCES = frozenset(FAMILIES[family]["source"] for family in HELD_OUT_FAMILIES)
+HELD_OUT_SOURCES = frozenset(FAMILIES[family].source for family in HELD_OUT_FAMILIES)
 
 
 class HeldOutGuard:
@@ -280,63 +359,10 @@ QA = {
 }
 
 
-def _words(rng, language, low, high):
-    column = LANGUAGES.index(language)
-    return [row[column] for row in rng.sample(VOCABULARY, rng.randint(low, high))]
-
-
-def _task(family: str, language: str, rng: random.Random) -> tuple[str, str, str]:
-    """(content key, input text, answer)."""
-    if family == "sentiment":
-        subjects, verb, positive, negative, answer, labels = SENTIMENT[language]
-        polarity = rng.choice(["positive", "negative"])
-        first, second = rng.sample(subjects, 2)
-        adjectives = rng.sample(positive if polarity == "positive" else negative, 2)
-        text = f"{first} {verb} {adjectives[0]}."
-        if rng.random() < 0.7:  # two clauses of one polarity widen the item space
-            text = f"{first} {verb} {adjectives[0]}, {second[0].lower()}{second[1:]} {verb} {adjectives[1]}."
-        return text, text, answer.format(labels[polarity])
-    if family == "topic":
-        answer, topics = TOPICS[language]
-        label, sentences = topics[rng.choice(sorted(topics))]
-        text = rng.choice(sentences)
-        return text, text, answer.format(label)
-    if family == "intent":
-        answer, intents = INTENTS[language]
-        label, template = intents[rng.choice(sorted(intents))]
-        text = template.format(n=rng.randint(2, 12), c=rng.choice(CITIES))
-        return text, text, answer.format(label)
-    if family == "extractive_qa":
-        context, question = QA[language]
-        a, b = rng.sample(PEOPLE, 2)
-        x, y = rng.sample(CITIES, 2)
-        asked, answer = rng.choice([(a, x), (b, y)])
-        text = context.format(a=a, b=b, x=x, y=y) + "\n" + question.format(q=asked)
-        return text, text, answer
-    if family == "count_words":
-        words = _words(rng, language, 2, 7)
-        return " ".join(words), " ".join(words), str(len(words))
-    if family == "uppercase":
-        words = _words(rng, language, 1, 3)
-        return " ".join(words), " ".join(words), " ".join(words).upper()
-    if family == "reverse_words":
-        words = _words(rng, language, 2, 4)
-        return " ".join(words), " ".join(words), " ".join(reversed(words))
-    if family == "sort_numbers":
-        numbers = rng.sample(range(1, 100), rng.randint(3, 5))
-        text = ", ".join(map(str, numbers))
-        return text, text, ", ".join(map(str, sorted(numbers)))
-    if family == "translate_word":
-        row = rng.choice(VOCABULARY)
-        source = "fr" if language == "en" else "en"
-        return row[0], row[LANGUAGES.index(source)], row[LANGUAGES.index(language)]
-    raise ValueError(f"unknown instruct family {family!r}")
-
-
 def _example(rng: random.Random, split: str, families: list[str], languages: list[str]):
     family, language = rng.choice(families), rng.choice(languages)
     held_out = is_held_out(family, language)
-    key, text, answer = _task(family, language, rng)
+    key, text, answer = FAMILIES[family].make(language, rng)
     instruction = rng.choice(INSTRUCTIONS[family][language]).format(target=LANGUAGE_NAMES[language])
     row = {
         "prompt": [{"role": "user", "content": f"{instruction}\n{text}", "tool_calls": None}],
@@ -345,8 +371,8 @@ def _example(rng: random.Random, split: str, families: list[str], languages: lis
         "meta": {
             "task": family,
             "language": language,
-            "cluster": FAMILIES[family]["cluster"],
-            "metric": FAMILIES[family]["metric"],
+            "cluster": FAMILIES[family].cluster,
+            "metric": FAMILIES[family].metric,
             "seen": not held_out,
         },
     }

@@ -17,20 +17,17 @@ from harness.evaluate.scorers import Verdict
 
 NUMBER = r"-?[$]?\d[\d,]*(?:\.\d+)?"
 BRACED = r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}"  # {...} with up to two levels of nested braces
-# After "The answer is": inline math, a boxed answer, a LaTeX expression (\frac{24}{2}), a number, a word.
-ANSWER = (
-    r"\$\s*\\boxed("
-    + BRACED
-    + r")\s*\$|\$([^$]+)\$|\\boxed("
-    + BRACED
-    + r")|((?:\\[a-zA-Z]+(?:"
-    + BRACED
-    + r")+[\s+\-*/^]*)+)|("
-    + NUMBER
-    + r")|([^\s.$}]+)"
-)
+# After "The answer is": the first of these alternatives that matches (the scorer takes the group that did).
+ANSWER = rf"""
+      \$\s*\\boxed(?P<inline_boxed>{BRACED})\s*\$            # $\boxed{{18}}$
+    | \$(?P<inline_math>[^$]+)\$                            # $18$
+    | \\boxed(?P<boxed>{BRACED})                            # \boxed{{18}}
+    | (?P<latex>(?:\\[a-zA-Z]+(?:{BRACED})+[\s+\-*/^]*)+)   # a LaTeX expression: \frac{{24}}{{2}}
+    | (?P<number>{NUMBER})                                  # 18, -3.5, $1,200
+    | (?P<word>[^\s.$}}]+)                                  # eighteen
+"""
 STRICT_PATTERNS = (
-    ("answer_line", re.compile(r"[Tt]he (?:final )?answer is[:\s]*(?:" + ANSWER + ")")),
+    ("answer_line", re.compile(r"[Tt]he\ (?:final\ )?answer\ is[:\s]*(?:" + ANSWER + ")", re.VERBOSE)),
     ("boxed", re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")),
     ("gsm8k", re.compile(r"####\s*(" + NUMBER + ")")),
 )
