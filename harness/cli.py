@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from harness.recipe import RecipeError, SourceSettings, load_recipe
+from harness.recipe import REPORT_FORMATS, RecipeError, SourceSettings, load_recipe
 from harness.run import STEPS
+from harness.run_folder import RunFolder
 
 log = logging.getLogger("harness")
 set_option = click.option(
@@ -256,7 +257,7 @@ def _eval_settings(recipe, suites: tuple[str, ...], samples: int | None, backend
 
 
 def _recipe_for(target: str, recipe_path: str | None, overrides: tuple[str, ...]):
-    run_recipe = Path(target) / "recipe.resolved.yaml"
+    run_recipe = RunFolder(target).resolved_recipe
     if recipe_path:
         return _load(recipe_path, overrides)
     if run_recipe.exists():
@@ -315,7 +316,7 @@ def eval_command(
 
     recipe = _recipe_for(model, recipe_path, overrides)
     settings = _eval_settings(recipe, suites, samples, backend, base_url)
-    if launcher == "accelerate" and pick_backend(settings.backend) != "transformers":
+    if launcher == "accelerate" and pick_backend(settings.backend, sharded=True) != "transformers":
         raise click.ClickException(
             "--launcher accelerate shards the transformers backend only; vLLM parallelises "
             "itself (eval.backend_options: tensor_parallel_size, data_parallel_size)"
@@ -323,11 +324,11 @@ def eval_command(
     _relaunch_if_asked(_launcher(launcher, num_processes, accelerate_config, main_process_port))
     if not settings.suites:
         raise click.ClickException("no suites: give --suite or a recipe with eval.suites")
-    is_run = (Path(model) / "recipe.resolved.yaml").exists()
+    folder = RunFolder(model)
     out = (
         Path(output)
         if output
-        else (Path(model) / "eval" / "tuned" if is_run else Path("runs") / "eval" / Path(model).name)
+        else (folder.eval_dir("tuned") if folder.resolved_recipe.exists() else Path("runs") / "eval" / Path(model).name)
     )
     try:
         summaries = evaluate(
@@ -336,7 +337,6 @@ def eval_command(
             out,
             recipe.seed,
             recipe.model,
-            base_dir=recipe.source_path.parent if recipe.source_path else None,
         )
     except (ModelError, SuiteError, RecipeError, BackendError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -389,7 +389,7 @@ def score(suite_name, predictions, suite_path, recipe_path, output) -> None:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["md", "json", "csv", "html"]),
+    type=click.Choice(REPORT_FORMATS),
     help="Formats to write (default: all, or the recipe's report.formats).",
 )
 @click.option("--title", help="Report title.")
@@ -397,16 +397,15 @@ def report(paths, output, formats, title) -> None:
     """Build a leaderboard from run folders (or folders of eval summaries)."""
     from harness.report import build_report, headline
 
-    first = Path(paths[0])
-    recipe_file = first / "recipe.resolved.yaml"
-    recipe = _load(str(recipe_file), ()) if recipe_file.exists() else None
-    formats = list(formats) or (recipe.report.formats if recipe else ["md", "json", "csv", "html"])
+    first = RunFolder(paths[0])
+    recipe = _load(str(first.resolved_recipe), ()) if first.resolved_recipe.exists() else None
+    formats = list(formats) or (recipe.report.formats if recipe else list(REPORT_FORMATS))
     title = (
         title
         or (recipe.report.title if recipe and recipe.report.title else None)
         or (f"harness: {recipe.name}" if recipe and len(paths) == 1 else "harness leaderboard")
     )
-    out = Path(output) if output else first / "report"
+    out = Path(output) if output else first.report
     try:
         written = build_report(list(paths), out, formats, title)
     except ValueError as error:
@@ -459,14 +458,15 @@ def run_command(
         + ", ".join(f"{name} {step.get('seconds', 0):.0f} s" for name, step in state.items()),
         bold=True,
     )
-    board = run_dir / "report" / "report.json"
+    folder = RunFolder(run_dir)
+    board = folder.report / "report.json"
     if board.exists():
         for line in headline(board):
             click.echo(line)
-    for name in ("report.md", "report.html", "report.json", "report.csv"):
-        if (run_dir / "report" / name).exists():
-            click.echo(f"  {run_dir / 'report' / name}")
-    click.echo(f"  model: {run_dir / 'model'}")
+    for fmt in REPORT_FORMATS:
+        if (folder.report / f"report.{fmt}").exists():
+            click.echo(f"  {folder.report / f'report.{fmt}'}")
+    click.echo(f"  model: {folder.model}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, model_validator
 
 from harness.models.tiny import TinySpec
 
@@ -114,9 +114,12 @@ class SourceSettings(Strict):
             raise ValueError("a built-in source is sized with samples, not weight")
         return self
 
+    _path_as_written: str | None = PrivateAttr(None)  # before the recipe's loading made it absolute
+
     @property
     def label(self) -> str:
-        return f"builtin:{self.builtin}" if self.builtin else (self.path or f"hub:{self.hub}")
+        """How messages and reports name the source: its path as the recipe writes it."""
+        return f"builtin:{self.builtin}" if self.builtin else (self._path_as_written or self.path or f"hub:{self.hub}")
 
 
 class DataSettings(Strict):
@@ -162,8 +165,12 @@ class EvalSettings(Strict):
     during_training: DuringTraining | None = None
 
 
+ReportFormat = Literal["md", "json", "csv", "html"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = ("md", "json", "csv", "html")
+
+
 class ReportSettings(Strict):
-    formats: list[Literal["md", "json", "csv", "html"]] = Field(default_factory=lambda: ["md", "json", "csv", "html"])
+    formats: list[ReportFormat] = Field(default_factory=lambda: list(REPORT_FORMATS))
     title: str | None = None
 
 
@@ -182,27 +189,47 @@ class Recipe(Strict):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
 
-    # Where the recipe came from, so relative paths resolve against it.
+    # Where the recipe came from (its relative paths were resolved against its folder when it loaded).
     source_path: Path | None = Field(None, exclude=True)
-
-    def resolve(self, path: str) -> Path:
-        base = self.source_path.parent if self.source_path else Path.cwd()
-        return (base / path).resolve() if not Path(path).is_absolute() else Path(path)
-
-    def chat_template(self) -> str | None:
-        """`model.chat_template` with a file path resolved against the recipe."""
-        return resolve_chat_template(self.model.chat_template, self.source_path.parent if self.source_path else None)
 
     def dump(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def resolve_chat_template(reference: str | None, base_dir: Path | None) -> str | None:
-    """A `model.chat_template` reference with a file path made relative to `base_dir` (the recipe's folder);
-    None, "harness" and "trl:NAME" name no file."""
-    if reference in (None, "harness") or reference.startswith("trl:") or base_dir is None:
-        return reference
-    return str((base_dir / reference).resolve())
+def names_a_file(chat_template: str | None) -> bool:
+    """A `model.chat_template` that is a file path: None, "harness" and "trl:NAME" name no file."""
+    return chat_template not in (None, "harness") and not chat_template.startswith("trl:")
+
+
+def anchored(recipe: Recipe, folder: Path) -> Recipe:
+    """The recipe with every relative path made absolute against `folder` (the recipe file's), once, as it
+    loads: data paths, suite paths and suite options named `*_path`, a model folder beside the recipe, a chat
+    template file. Nothing downstream resolves paths again, and the recipe a run folder keeps runs anywhere."""
+
+    def absolute(path: str) -> str:
+        return path if Path(path).is_absolute() else str((folder / path).resolve())
+
+    data = recipe.model_dump(mode="json")
+    for section in ("sources", "eval_sources"):
+        for source in data["data"][section]:
+            if source.get("path"):
+                source["path"] = absolute(source["path"])
+    for suite in data["eval"]["suites"]:
+        if suite.get("path"):
+            suite["path"] = absolute(suite["path"])
+        for key, value in suite["options"].items():
+            if key.endswith("_path") and isinstance(value, str):
+                suite["options"][key] = absolute(value)
+    model = data["model"]
+    if model["name"] not in ("tiny", "embedded") and (folder / model["name"]).exists():
+        model["name"] = absolute(model["name"])
+    if names_a_file(model.get("chat_template")):
+        model["chat_template"] = absolute(model["chat_template"])
+    result = Recipe.model_validate(data)
+    for section in ("sources", "eval_sources"):
+        for given, made in zip(getattr(recipe.data, section), getattr(result.data, section), strict=True):
+            made._path_as_written = given.label if given.path else None
+    return result
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -260,6 +287,8 @@ def parse_recipe(raw: dict, source: Path | None = None) -> Recipe:
         raise RecipeError("\n".join(f"{where}: {line}" for line in _describe(error, raw))) from None
     except RecursionError:
         raise RecipeError(f"{where}: nested too deeply to be a recipe") from None
+    if source is not None:
+        recipe = anchored(recipe, Path(source).parent)
     recipe.source_path = source
     return recipe
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from harness.files import read_json, write_json, write_text
 from harness.launch import IN_PROCESS, Launcher
 from harness.recipe import Recipe
+from harness.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 STEPS = ("train", "eval_base", "eval_tuned", "report")
@@ -65,23 +65,22 @@ def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = 
     with the transformers backend shards over as many plain processes; vLLM parallelises by itself."""
     from harness.evaluate.backends import pick_backend
 
-    resolved = str(run_dir / "recipe.yaml")
+    folder = RunFolder(run_dir)
+    resolved = str(folder.recipe)
     base = recipe.model.name
-    shard_eval = launcher.active and pick_backend(recipe.eval.backend) == "transformers"
+    shard_eval = launcher.active and pick_backend(recipe.eval.backend, sharded=True) == "transformers"
     evaluator = launcher if shard_eval else Launcher()
     return [
         Step("train", launcher.wrap(["train", resolved, "-o", str(run_dir)]), clean_env=False),
         Step(
             "eval_base",
-            evaluator.wrap(
-                ["eval", base, "--recipe", resolved, "-o", str(run_dir / "eval" / "base")], with_config=False
-            ),
+            evaluator.wrap(["eval", base, "--recipe", resolved, "-o", str(folder.eval_dir("base"))], with_config=False),
             True,
         ),
         Step(
             "eval_tuned",
             evaluator.wrap(
-                ["eval", str(run_dir), "--recipe", resolved, "-o", str(run_dir / "eval" / "tuned")], with_config=False
+                ["eval", str(run_dir), "--recipe", resolved, "-o", str(folder.eval_dir("tuned"))], with_config=False
             ),
             True,
         ),
@@ -92,12 +91,12 @@ def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = 
 @contextmanager
 def run_lock(run_dir: Path):
     run_dir.mkdir(parents=True, exist_ok=True)
-    handle = (run_dir / ".lock").open("w")
+    handle = RunFolder(run_dir).lock.open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise RunError(
-            f"{run_dir} is in use by another harness run (lock: {run_dir / '.lock'}); "
+            f"{run_dir} is in use by another harness run (lock: {RunFolder(run_dir).lock}); "
             "wait for it to finish or choose another --output"
         ) from None
     try:
@@ -146,7 +145,8 @@ def run(
 ) -> dict:
     steps = plan(recipe, recipe_path, run_dir, launcher)
     digest = recipe_hash(recipe)
-    state_path = run_dir / "steps.json"
+    folder = RunFolder(run_dir)
+    state_path = folder.steps
     state = read_json(state_path) if state_path.exists() else {}
     if dry_run:
         echo(recipe.dump())
@@ -157,7 +157,7 @@ def run(
     check_writable(run_dir)
     with run_lock(run_dir):
         # Steps run on a copy of the recipe with relative paths resolved against the original's folder.
-        write_text(run_dir / "recipe.yaml", _anchored(recipe, recipe_path).dump())
+        write_text(folder.recipe, recipe.dump())  # its paths made absolute as it loaded: it runs from here
         redo = set(force)
         for index, step in enumerate(steps, start=1):
             previous = state.get(step.name, {})
@@ -170,10 +170,10 @@ def run(
                 if same_recipe and previous.get("status") == "running" and step.name not in redo:
                     command.append("--resume")  # interrupted: continue from its last checkpoint
                 else:  # a new recipe or a forced redo starts from scratch, and older evals are stale
-                    shutil.rmtree(run_dir / "train", ignore_errors=True)
+                    shutil.rmtree(folder.train, ignore_errors=True)
                     redo |= {"eval_tuned", "report"}
             if step.name.startswith("eval") and step.name in redo:
-                shutil.rmtree(run_dir / "eval" / step.name.removeprefix("eval_"), ignore_errors=True)
+                shutil.rmtree(folder.eval_dir(step.name.removeprefix("eval_")), ignore_errors=True)
             echo(f"[{index}/{len(steps)}] {step.name}{' (resuming)' if '--resume' in command else ''} ...")
             state[step.name] = {"recipe_hash": digest, "status": "running"}
             write_json(state_path, state)
@@ -191,21 +191,3 @@ def run(
             }
             write_json(state_path, state)
     return state
-
-
-def _anchored(recipe: Recipe, recipe_path: Path) -> Recipe:
-    """The recipe with every relative path made absolute, so it runs from the run folder."""
-    data = json.loads(recipe.model_dump_json())
-    for section in ("sources", "eval_sources"):
-        for source in data["data"][section]:
-            if source.get("path"):
-                source["path"] = str(recipe.resolve(source["path"]))
-    for suite in data["eval"]["suites"]:
-        if suite.get("path"):
-            suite["path"] = str(recipe.resolve(suite["path"]))
-    model = data["model"]
-    if model["name"] != "tiny" and (recipe_path.parent / model["name"]).exists():
-        model["name"] = str(recipe.resolve(model["name"]))
-    if model.get("chat_template") not in (None, "harness"):
-        model["chat_template"] = str(recipe.resolve(model["chat_template"]))
-    return Recipe.model_validate(data)

@@ -28,6 +28,7 @@ from harness.models.template_checks import (
     training_template,
 )
 from harness.recipe import Recipe, build_lora_config, build_sft_config
+from harness.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def training_setup(recipe: Recipe, train_dir: Path):
     TRL cannot train is refused here, with the ways out."""
     settings = recipe.model
     model_path = resolve_model(settings.name, settings.tiny, recipe.seed)
-    tokenizer = load_tokenizer(model_path, recipe.chat_template(), settings.trust_remote_code, settings.revision)
+    tokenizer = load_tokenizer(model_path, settings.chat_template, settings.trust_remote_code, settings.revision)
     sft_config = build_sft_config(recipe, train_dir, **training_defaults(recipe))
     try:
         template = training_template(tokenizer, sft_config.assistant_only_loss)
@@ -131,13 +132,8 @@ def eval_callback(recipe: Recipe, tokenizer):
     from harness.evaluate.suites import build_suite, suite_kind, summarize
 
     settings = recipe.eval.during_training
-    base_dir = recipe.source_path.parent if recipe.source_path else None
     suites = [
-        build_suite(
-            s.model_copy(update={"samples": min(s.samples or settings.samples, settings.samples)}),
-            recipe.seed,
-            base_dir,
-        )
+        build_suite(s.model_copy(update={"samples": min(s.samples or settings.samples, settings.samples)}), recipe.seed)
         for s in recipe.eval.suites
         if suite_kind(s.suite).build  # lm_eval runs after training only
     ]
@@ -195,7 +191,8 @@ def last_checkpoint(output_dir: Path) -> str | None:
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> Path:
     run_dir = Path(run_dir)
-    train_dir, model_dir = run_dir / "train", run_dir / "model"
+    folder = RunFolder(run_dir)
+    train_dir, model_dir = folder.train, folder.model
     trainer, tokenizer = build_trainer(recipe, run_dir)
     checkpoint = last_checkpoint(train_dir) if resume else None
     if resume:
@@ -225,11 +222,12 @@ def build_trainer(recipe: Recipe, run_dir: Path):
     """(SFTTrainer with its tokenized dataset, tokenizer): everything short of training, every check done."""
     from trl import SFTTrainer
 
-    train_dir = run_dir / "train"
+    folder = RunFolder(run_dir)
+    train_dir = folder.train
     main_process = is_main_process()  # under a launcher every process trains; rank 0 writes the run folder
     if main_process:
-        write_text(run_dir / "recipe.resolved.yaml", recipe.dump())
-        write_json(run_dir / "environment.json", {**environment(), "processes": world_size()})
+        write_text(folder.resolved_recipe, recipe.dump())
+        write_json(folder.environment, {**environment(), "processes": world_size()})
 
     settings = recipe.model
     model_path, tokenizer, sft_config, template = training_setup(recipe, train_dir)
@@ -247,7 +245,7 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template)[0]
     if main_process:
         write_json(
-            run_dir / "data" / "report.json",
+            folder.data_report,
             {
                 "train": [r.as_dict() for r in reports],
                 "train_rows": len(train_data),

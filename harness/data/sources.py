@@ -99,7 +99,7 @@ def read_source(
         _inspect_rows(rows, source, inspect)
         report.layout = "messages" if rows and "messages" in rows[0] else "prompt_completion"
         return rows, report
-    raw = _read_file(recipe.resolve(source.path), limit) if source.path else _read_hub(source, split, limit)
+    raw = _read_file(Path(source.path), limit) if source.path else _read_hub(source, split, limit)
     mapped = _map_columns(raw, source)
     _inspect_rows(mapped, source, inspect)
     rows = _convert(mapped, source, report)

@@ -19,9 +19,7 @@ def score_predictions(
     settings = configured or SuiteSettings(suite=suite_name, path=path)
     if path:
         settings = settings.model_copy(update={"path": path})
-    suite = build_suite(
-        settings, recipe.seed if recipe else 0, recipe.source_path.parent if recipe and recipe.source_path else None
-    )
+    suite = build_suite(settings, recipe.seed if recipe else 0)
     by_id, unreadable = {}, 0
     for line in Path(predictions).read_text(encoding="utf-8").splitlines():
         try:

@@ -18,13 +18,13 @@ import logging
 import time
 from pathlib import Path
 
-from harness.evaluate.backends import BackendError, Generation, Request
+from harness.evaluate.backends import BackendError, Generation, Request, pick_backend
 from harness.evaluate.samples import SampleStore, append_records, score_record
 from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summarize
 from harness.files import package_versions, read_json, write_json
 from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
-from harness.recipe import EvalSettings, ModelSettings, resolve_chat_template
+from harness.recipe import EvalSettings, ModelSettings
 
 log = logging.getLogger(__name__)
 SUMMARY_VERSION = 1
@@ -46,17 +46,13 @@ def evaluate(
     out_dir: str | Path,
     seed: int = 0,
     model_settings: ModelSettings | None = None,
-    base_dir: Path | None = None,
     backend=None,
 ) -> dict:
     """Evaluate a model reference on every suite of `settings`; returns {suite name: summary}."""
     model, model_settings = str(model), model_settings or ModelSettings()
     out_dir = Path(out_dir)
     model_path = resolve_model(model, model_settings.tiny, seed)
-    # The recipe's template choice, as in training (a file path relative to the recipe); the backend renders
-    # and stops (end-of-turn token) with the same one.
-    template = resolve_chat_template(model_settings.chat_template, base_dir)
-    model_settings = model_settings.model_copy(update={"chat_template": template})
+    # The recipe's template choice, as in training; the backend renders and stops (end-of-turn token) with it.
     tokenizer = load_tokenizer(model_path, model_settings.chat_template, model_settings.trust_remote_code)
     summaries = {}
 
@@ -66,11 +62,15 @@ def evaluate(
         if backend is None:
             from harness.evaluate.backends import make_backend
 
-            backend = make_backend(settings, model_path, model_settings, reference=model, n_items=n_items)
+            backend = make_backend(backend_name, settings, model_path, model_settings, reference=model)
         return backend
 
-    built = {id(s): build_suite(s, seed, base_dir) for s in settings.suites if suite_kind(s.suite).build}
+    built = {id(s): build_suite(s, seed) for s in settings.suites if suite_kind(s.suite).build}
     n_items = sum(len(suite.items) for suite in built.values())  # for `auto`: is vLLM's start-up worth it?
+    # Decided once, for every suite (lm_eval's included).
+    backend_name = pick_backend(settings.backend, n_items, sharded=distributed_state() is not None)
+    detail = f" (auto, {n_items} prompts)" if settings.backend == "auto" else ""
+    log.info("evaluation backend: %s%s", backend_name, detail)
     for suite_settings in settings.suites:
         name = suite_settings.name or suite_settings.suite
         reproduce = {
@@ -82,16 +82,13 @@ def evaluate(
             "model_settings": model_settings.model_dump(mode="json"),
         }
         if id(suite_settings) not in built:  # a kind that runs by itself (lm_eval)
-            from harness.evaluate.backends import pick_backend
-
             run = suite_kind(suite_settings.suite).run
             summaries[name] = run(
                 model,
                 model_path,
                 suite_settings,
-                pick_backend(settings.backend),
+                backend_name,
                 out_dir / name,
-                base_dir,
                 seed,
                 model_settings.dtype,
                 reproduce,

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from harness.models.tiny import TEMPLATE_PATH, TinySpec, tiny_model_path
+from harness.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ def resolve_model(name: str, tiny: TinySpec | None = None, seed: int = 0) -> str
             raise ModelError(f"{EMBEDDED_PATH}: the embedded base is missing (python -m harness.models.pretrain)")
         return str(EMBEDDED_PATH)
     path = Path(name).expanduser()
-    if (path / "model").is_dir() and (path / "recipe.resolved.yaml").exists():
-        return str(path / "model")  # a run folder
+    if RunFolder(path).is_run:
+        return str(RunFolder(path).model)
     if path.is_dir():
         if not any((path / f).exists() for f in ("config.json", "adapter_config.json")):
             raise ModelError(f"{path}: no config.json or adapter_config.json: not a model folder")

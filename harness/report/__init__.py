@@ -5,20 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.files import read_json
+from harness.recipe import REPORT_FORMATS
 from harness.report.leaderboard import collect
 from harness.report.model_card import write_model_card
 from harness.report.render import write_report
+from harness.run_folder import RunFolder
 
 
 def build_report(
     paths: list[str | Path], out_dir: str | Path, formats: list[str] | None = None, title: str | None = None
 ) -> dict[str, Path]:
     board = collect(paths)
-    written = write_report(
-        board, Path(out_dir), formats or ["md", "json", "csv", "html"], title or "harness leaderboard"
-    )
+    written = write_report(board, Path(out_dir), formats or list(REPORT_FORMATS), title or "harness leaderboard")
     for path in map(Path, paths):  # a run folder also gets a model card next to its model
-        if (path / "model").is_dir() and (path / "recipe.resolved.yaml").exists():
+        if RunFolder(path).is_run:
             write_model_card(path, board)
     return written
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from harness import __version__
 from harness.evaluate.suites import kinds
 from harness.files import read_json
+from harness.run_folder import RunFolder
 
 SCHEMA_VERSION = 1
 GRADED = {"score"}  # metrics in [0, 1] that are not pass/fail: bootstrap CI
@@ -91,8 +92,8 @@ def generalization(suite_dir: Path) -> dict:
 def model_dirs(path: Path) -> list[tuple[str, str, Path]]:
     """(run name, model label, folder of suite summaries) under a run folder or an eval folder."""
     path = Path(path)
-    if (path / "eval").is_dir():
-        return [(path.name, d.name, d) for d in sorted((path / "eval").iterdir()) if _has_summaries(d)]
+    if RunFolder(path).eval_dir().is_dir():
+        return [(path.name, d.name, d) for d in sorted(RunFolder(path).eval_dir().iterdir()) if _has_summaries(d)]
     if _has_summaries(path):
         return [(path.parent.name, path.name, path)]
     return [(path.name, d.name, d) for d in sorted(path.iterdir()) if d.is_dir() and _has_summaries(d)]
@@ -110,7 +111,7 @@ def collect(paths: list[str | Path]) -> dict:
             raise ValueError(f"{path}: no eval summaries found (expected <run>/eval/<model>/<suite>/summary.json)")
         for run, label, folder in entries:
             rows.append(_row(run, label, folder, suites))
-        if (Path(path) / "train").is_dir() or (Path(path) / "steps.json").exists():
+        if RunFolder(path).train.is_dir() or RunFolder(path).steps.exists():
             runs.append(_run_info(Path(path)))
     _add_deltas(rows)
     warnings = [w for path in paths for w in adapter_warnings(Path(path))]
@@ -130,8 +131,9 @@ CANARIES = 8
 def adapter_warnings(run_dir: Path) -> list[str]:
     """A LoRA run whose greedy outputs on the first prompts equal the base model's: a known way adapters
     silently fail to load (wrong target modules, an adapter saved empty, a base that was not the trained one)."""
-    tuned, base = run_dir / "eval" / "tuned", run_dir / "eval" / "base"
-    if not (run_dir / "model" / "adapter_config.json").exists() or not base.is_dir():
+    folder = RunFolder(run_dir)
+    tuned, base = folder.eval_dir("tuned"), folder.eval_dir("base")
+    if not (folder.model / "adapter_config.json").exists() or not base.is_dir():
         return []
     warnings = []
     for samples in sorted(tuned.glob("*/samples.jsonl")):
@@ -219,7 +221,7 @@ def _run_info(run_dir: Path) -> dict:
                 if key.startswith("harness_eval/"):
                     curves.setdefault(key.removeprefix("harness_eval/"), []).append([entry["step"], value])
         info["eval_curve"] = curves
-    steps_path = run_dir / "steps.json"
+    steps_path = RunFolder(run_dir).steps
     if steps_path.exists():
         info["step_seconds"] = {k: v.get("seconds") for k, v in read_json(steps_path).items()}
     return info

@@ -8,10 +8,12 @@ import yaml
 
 from harness.files import write_text
 from harness.report.render import markdown
+from harness.run_folder import RunFolder
 
 
 def write_model_card(run_dir: Path, board: dict) -> Path:
-    recipe = yaml.safe_load((run_dir / "recipe.resolved.yaml").read_text())
+    folder = RunFolder(run_dir)
+    recipe = yaml.safe_load(folder.resolved_recipe.read_text())
     tuned = next((r for r in board["rows"] if r["run"] == run_dir.name and not r["is_base"]), None)
     results = []
     for name, result in (tuned or {"results": {}})["results"].items():
@@ -24,7 +26,7 @@ def write_model_card(run_dir: Path, board: dict) -> Path:
                 }
             )
     metadata = {
-        "library_name": "transformers" if not (run_dir / "model" / "adapter_config.json").exists() else "peft",
+        "library_name": "transformers" if not (folder.model / "adapter_config.json").exists() else "peft",
         "base_model": recipe["model"]["name"] if recipe["model"]["name"] != "tiny" else None,
         "tags": ["harness", "sft", "trl", recipe["mode"]],
         "model-index": [{"name": recipe["name"], "results": results}],
@@ -38,4 +40,4 @@ def write_model_card(run_dir: Path, board: dict) -> Path:
         "## Training\n\nThe full recipe is in `recipe.resolved.yaml` of the run folder; the chat template is "
         "saved with the tokenizer.\n"
     )
-    return write_text(run_dir / "model" / "README.md", f"---\n{front}---\n\n{body}")
+    return write_text(folder.model / "README.md", f"---\n{front}---\n\n{body}")

@@ -59,11 +59,14 @@ def vllm_available() -> bool:
 VLLM_PAYS_OFF_FROM = {"cpu": 32_000, "cuda": 100}
 
 
-def pick_backend(name: str, n_items: int | None = None) -> str:
-    """`auto`: vLLM when it is importable and the eval set is large enough for its start-up to pay off
+def pick_backend(name: str, n_items: int | None = None, sharded: bool = False) -> str:
+    """`auto`: transformers when the evaluation is sharded over launched processes (the one backend that
+    shards); else vLLM when it is importable and the eval set is large enough for its start-up to pay off
     on this device (unknown size: vLLM on a GPU, transformers on a CPU); else transformers."""
     if name != "auto":
         return name
+    if sharded:
+        return "transformers"
     import torch
 
     if not vllm_available():
@@ -75,17 +78,12 @@ def pick_backend(name: str, n_items: int | None = None) -> str:
 
 
 def make_backend(
-    settings: EvalSettings,
-    model_path: str,
-    model_settings=None,
-    reference: str | None = None,
-    n_items: int | None = None,
+    name: str, settings: EvalSettings, model_path: str, model_settings=None, reference: str | None = None
 ) -> Backend:
+    """The backend `name` (as `pick_backend` decided it) for the model."""
     from harness.recipe import ModelSettings
 
     model_settings = model_settings or ModelSettings()
-    name = pick_backend(settings.backend, n_items)
-    log.info("evaluation backend: %s%s", name, f" (auto, {n_items} prompts)" if settings.backend == "auto" else "")
     if name == "transformers":
         from harness.evaluate.backends.transformers import TransformersBackend
 

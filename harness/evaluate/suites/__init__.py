@@ -69,7 +69,7 @@ class SuiteKind:
     shipped_data: Path | None = None  # the data read when the recipe gives no `path:`
     pass_at_k: bool = False  # pass@k when n samples are drawn (pass/fail suites)
     # A kind that runs by itself instead of building items (lm_eval): (model, model path, settings, backend
-    # name, out dir, base dir, seed, dtype, reproduce) -> the summary, of the same shape as every suite's.
+    # name, out dir, seed, dtype, reproduce) -> the summary, of the same shape as every suite's.
     run: Callable[..., dict] | None = None
     # A check of the training mixture this suite needs (the instruct suite's held-out guard): made new per
     # training run, it sees every row read (`see(source, row)`) and says what is wrong (`problems()`).
@@ -111,14 +111,15 @@ def check_options(settings: SuiteSettings) -> BaseModel:
         raise SuiteError(f"suite {settings.name or settings.suite}: options: {problems}") from None
 
 
-def build_suite(settings: SuiteSettings, seed: int = 0, base_dir: Path | None = None) -> Suite:
+def build_suite(settings: SuiteSettings, seed: int = 0) -> Suite:
+    """The suite's items and scorer; a relative `path` is taken as given (a loaded recipe's are absolute)."""
     kind = suite_kind(settings.suite)
     if kind.build is None:
         raise SuiteError(f"suite {settings.suite} runs by itself and has no items to build")
     options = check_options(settings)
     path = kind.shipped_data
     if settings.path:
-        path = (base_dir / settings.path) if base_dir and not Path(settings.path).is_absolute() else Path(settings.path)
+        path = Path(settings.path)
         if not path.exists():
             raise SuiteError(f"suite {settings.suite}: {path}: no such file or folder")
     items, scorer = kind.build(settings, options, seed, path)

@@ -53,7 +53,6 @@ def run_lm_eval(
     suite,
     backend: str,
     out_dir: Path,
-    base_dir: Path | None,
     seed: int = 0,
     dtype: str = "auto",
     reproduce: dict | None = None,
@@ -69,12 +68,8 @@ def run_lm_eval(
     options = check_options(suite).model_dump()
     tasks = options.pop("tasks")
     include = options.pop("include_path", None)
-    include_path = (
-        (base_dir / include if base_dir and not Path(include).is_absolute() else Path(include)) if include else None
-    )
+    include_path = Path(include) if include else None  # a loaded recipe's paths are absolute already
     data_file = Path(suite.path) if suite.path else None
-    if data_file and base_dir and not data_file.is_absolute():
-        data_file = base_dir / data_file
     headline = options.pop("metric", None)
     base = adapter_base(model_path)
     model_args = {"pretrained": base or model_path, "dtype": dtype}  # the recipe's model.dtype
