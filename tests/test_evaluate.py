@@ -360,7 +360,7 @@ def test_pass_at_k_is_the_unbiased_estimator_and_reported_with_n_samples():
 def test_chat_mode_sends_openai_shaped_messages_and_names_and_reads_the_calls_back():
     """OpenAI's API wants ids on tool calls, JSON-string arguments and names without dots (BFCL's `math.factorial`)."""
     from harness.evaluate.backends.openai import _chat_text, api_names, openai_messages
-    from harness.evaluate.scorers.toolcall import parse_tool_calls
+    from harness.models.tool_calls import parse_tool_calls
 
     tools = [{"type": "function", "function": {"name": "math.factorial", "parameters": {"type": "object"}}}]
     names = api_names(tools)

@@ -8,6 +8,7 @@ from conftest import BFCL, GSM8K
 
 from harness.evaluate.scorers import reasoning, source_values, text, toolcall
 from harness.evaluate.suites.bfcl import bfcl_tool
+from harness.models import tool_calls
 
 # --- reasoning ----------------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ def test_parallel_calls_match_in_any_order_and_irrelevance_needs_no_call():
 
 
 def test_openai_tool_calls_field_is_read():
-    calls = toolcall.calls_from_openai(
+    calls = tool_calls.calls_from_openai(
         [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
     )
     assert toolcall.score_calls(calls, GOLD, [WEATHER]).correct
@@ -254,7 +255,7 @@ def mutate(ground_truth, tools, kind, rng):
     gold_output = render_gold(ground_truth, 0, tools)
     if gold_output is None:
         return None
-    calls = [toolcall.parse_tool_calls(gold_output)[0]] + toolcall.parse_tool_calls(gold_output)[1:]
+    calls = [tool_calls.parse_tool_calls(gold_output)[0]] + tool_calls.parse_tool_calls(gold_output)[1:]
     target = calls[0]
     schema = next(t["function"]["parameters"] for t in tools if t["function"]["name"] == target["name"])
     required = [p for p in schema.get("required", []) if p in target["arguments"]]

@@ -8,7 +8,8 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness.data import builtin
-from harness.models.tiny import TinySpec, build_tiny_model
+from harness.models.tiny import build_tiny_model
+from harness.recipe import TinySpec
 
 SMALL = TinySpec(
     vocab_size=512,

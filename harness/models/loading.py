@@ -12,7 +12,8 @@ import json
 import logging
 from pathlib import Path
 
-from harness.models.tiny import TEMPLATE_PATH, TinySpec, tiny_model_path
+from harness.models.tiny import TEMPLATE_PATH, tiny_model_path
+from harness.recipe import TinySpec
 from harness.run_folder import RunFolder
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from harness.files import write_json, write_text
 from harness.models.loading import EMBEDDED_PATH
-from harness.models.tiny import TinySpec, tiny_model_path
+from harness.models.tiny import tiny_model_path
+from harness.recipe import TinySpec
 
 log = logging.getLogger(__name__)
 

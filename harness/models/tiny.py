@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from harness.recipe import TinySpec
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +33,6 @@ MARKUP_TOKENS = [
     "</tools>",
 ]
 BUILD_VERSION = 4  # bump when the build recipe changes, so old caches are not reused
-
-
-class TinySpec(BaseModel):
-    """Size of the embedded model. The defaults train to useful accuracy in minutes on 2 CPU cores."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    vocab_size: int = 2048
-    hidden_size: int = 128
-    intermediate_size: int = 512
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 2048
-    tokenizer_corpus_rows: int = 1500  # per built-in generator
 
 
 def cache_root() -> Path:

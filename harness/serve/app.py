@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness.evaluate.scorers.toolcall import ParseError, parse_tool_calls
+from harness.models.tool_calls import ParseError, parse_tool_calls
 from harness.serve.api import APIError, ChatRequest, CompletionRequest, parse_body, read_body
 from harness.serve.scheduler import Failed, Finished, Job, Piece, Scheduler, TokenLogprob
 

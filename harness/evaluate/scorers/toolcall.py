@@ -20,61 +20,10 @@ order; the two differ only when one call fits several gold calls).
 
 from __future__ import annotations
 
-import json
 import re
 
 from harness.evaluate.scorers import Verdict, source_values
-
-TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
-MAX_CHARS = 50_000  # tool calls longer than this are rejected unparsed
-
-
-class ParseError(ValueError):
-    pass
-
-
-def parse_tool_calls(text: str) -> list[dict]:
-    """[{name, arguments}] from model output; [] when it makes no call. Raises ParseError."""
-    if len(text) > MAX_CHARS:
-        raise ParseError(f"output of {len(text)} characters is too long to parse")
-    if "<tool_call>" in text:
-        blocks = TOOL_CALL.findall(text)
-        if len(blocks) != text.count("<tool_call>"):
-            raise ParseError("unclosed <tool_call>")
-        return [_call(_loads(block), f"tool call {i}") for i, block in enumerate(blocks)]
-    stripped = text.strip()
-    if stripped.startswith(("{", "[")):
-        data = _loads(stripped)
-        items = data if isinstance(data, list) else [data]
-        if all(isinstance(item, dict) and "name" in item for item in items):
-            return [_call(item, f"call {i}") for i, item in enumerate(items)]
-    return []
-
-
-def calls_from_openai(tool_calls: list[dict]) -> list[dict]:
-    """The OpenAI chat-completions `tool_calls` field -> [{name, arguments}]."""
-    return [_call(call.get("function", call), f"tool_calls[{i}]") for i, call in enumerate(tool_calls)]
-
-
-def _loads(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ParseError(f"invalid JSON in tool call ({error.msg})") from None
-    except RecursionError:
-        raise ParseError("JSON nested too deeply") from None
-
-
-def _call(data, where: str) -> dict:
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise ParseError(f"{where} has no function name")
-    arguments = data.get("arguments", data.get("parameters", {}))
-    if isinstance(arguments, str):
-        arguments = _loads(arguments)
-    if not isinstance(arguments, dict):
-        raise ParseError(f"{where} arguments are not a JSON object")
-    return {"name": data["name"], "arguments": arguments}
-
+from harness.models.tool_calls import ParseError, parse_tool_calls
 
 # --- checking -----------------------------------------------------------------------------------
 
