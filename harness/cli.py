@@ -14,6 +14,7 @@ import click
 from harness.recipe import REPORT_FORMATS, RecipeError, SourceSettings, load_recipe
 from harness.run import STEPS
 from harness.run_folder import RunFolder
+from harness.serve import ENGINES
 
 log = logging.getLogger("harness")
 set_option = click.option(
@@ -473,7 +474,7 @@ def run_command(
 @click.argument("model")
 @click.option(
     "--engine",
-    type=click.Choice(["auto", "vllm", "transformers"]),
+    type=click.Choice(ENGINES),
     default="auto",
     show_default=True,
     help="vllm: vLLM's OpenAI server; transformers: harness's own; auto: vLLM where installed.",

@@ -165,10 +165,11 @@ def test_parallel_calls_match_in_any_order_and_irrelevance_needs_no_call():
 
 
 def test_openai_tool_calls_field_is_read():
-    calls = tool_calls.calls_from_openai(
-        [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
-    )
-    assert toolcall.score_calls(calls, GOLD, [WEATHER]).correct
+    """A server's `tool_calls` (chat mode of the openai backend) reach the scorer as <tool_call> text."""
+    from harness.evaluate.backends.openai import _chat_text
+
+    message = {"content": None, "tool_calls": [{"function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    assert toolcall.score(_chat_text(message, {}), GOLD, META).correct
 
 
 def bfcl_rows(category):

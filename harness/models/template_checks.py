@@ -69,9 +69,6 @@ class TemplateReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def trained_text(self) -> str:
-        return "".join(token for token, trained in self.tokens if trained)
-
     def render(self) -> str:
         """The sample with the tokens that carry loss shown in [[double brackets]]."""
         out, inside = [], False

@@ -1,7 +1,8 @@
 """Tool calls in model output, read with `json` and never executed: the `<tool_call>{...}</tool_call>` blocks of
-Hermes/Qwen-style chat templates, a plain JSON call or list of calls, or OpenAI's `tool_calls` field.
+Hermes/Qwen-style chat templates, or a plain JSON call or list of calls.
 
-The scorers judge what this reads, and `harness serve` returns it as OpenAI `tool_calls`.
+The scorers judge what this reads (a server's OpenAI `tool_calls` reach them as such blocks, written by the
+openai backend), and `harness serve` returns it as OpenAI `tool_calls`.
 """
 
 from __future__ import annotations
@@ -33,11 +34,6 @@ def parse_tool_calls(text: str) -> list[dict]:
         if all(isinstance(item, dict) and "name" in item for item in items):
             return [_call(item, f"call {i}") for i, item in enumerate(items)]
     return []
-
-
-def calls_from_openai(tool_calls: list[dict]) -> list[dict]:
-    """The OpenAI chat-completions `tool_calls` field -> [{name, arguments}]."""
-    return [_call(call.get("function", call), f"tool_calls[{i}]") for i, call in enumerate(tool_calls)]
 
 
 def _loads(text: str):

@@ -5,7 +5,7 @@ where `""` among the allowed values marks an optional parameter that may be left
 is due (irrelevance: output that does not decode to a call passes), None that some call is due and any
 will do (relevance). The declared types come with the item (`meta["functions"]` or `meta["tools"]`).
 Rules, in the order they are checked (the first failure is the reason):
-1. the output parses (`<tool_call>{...}</tool_call>` blocks, plain JSON, or OpenAI `tool_calls`);
+1. the output parses (`<tool_call>{...}</tool_call>` blocks or plain JSON: models/tool_calls.py);
 2. as many calls as expected, or none when none is due;
 3. the function name matches (a name not among the offered tools is a hallucinated function);
 4. every required parameter is present; then, argument by argument, it is declared and expected, its
