@@ -443,7 +443,6 @@ def run_command(
     try:
         state = run(
             recipe,
-            Path(recipe_path),
             run_dir,
             force=force,
             dry_run=dry_run,

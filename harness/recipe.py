@@ -317,7 +317,7 @@ def _describe(error: ValidationError, raw: dict) -> list[str]:
     for item in error.errors():
         location = field_path(*item["loc"])
         if item["type"] == "extra_forbidden":
-            model = _model_at(Recipe, item["loc"][:-1], raw)
+            model = _model_at(Recipe, item["loc"][:-1])
             hint = _did_you_mean(str(item["loc"][-1]), list(model.model_fields) if model else [])
             lines.append(f"{location}: unknown field{hint}")
         else:
@@ -325,7 +325,7 @@ def _describe(error: ValidationError, raw: dict) -> list[str]:
     return lines
 
 
-def _model_at(model: type[BaseModel], loc: tuple, raw: Any) -> type[BaseModel] | None:
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at `loc`, to suggest its field names."""
     for part in loc:
         if isinstance(part, int):

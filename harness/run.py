@@ -60,7 +60,7 @@ def recipe_hash(recipe: Recipe) -> str:
     return hashlib.sha256(recipe.dump().encode()).hexdigest()[:16]
 
 
-def plan(recipe: Recipe, recipe_path: Path, run_dir: Path, launcher: Launcher = IN_PROCESS) -> list[Step]:
+def plan(recipe: Recipe, run_dir: Path, launcher: Launcher = IN_PROCESS) -> list[Step]:
     """With a launcher, training runs under it (its accelerate config: DDP, FSDP, DeepSpeed) and evaluation
     with the transformers backend shards over as many plain processes; vLLM parallelises by itself."""
     from harness.evaluate.backends import pick_backend
@@ -136,14 +136,13 @@ def step_env(clean: bool) -> dict:
 
 def run(
     recipe: Recipe,
-    recipe_path: Path,
     run_dir: Path,
     force: tuple[str, ...] = (),
     dry_run: bool = False,
     echo=print,
     launcher: Launcher = IN_PROCESS,
 ) -> dict:
-    steps = plan(recipe, recipe_path, run_dir, launcher)
+    steps = plan(recipe, run_dir, launcher)
     digest = recipe_hash(recipe)
     folder = RunFolder(run_dir)
     state_path = folder.steps

@@ -145,7 +145,7 @@ def test_run_plan_launches_training_with_the_config_and_shards_only_transformers
     launcher = Launcher("accelerate", 4, str(CONFIGS / "deepspeed_zero3.yaml"))
     steps = {
         s.name: s
-        for s in plan(short_recipe("chat", eval={"backend": "transformers"}), tmp_path / "r.yaml", tmp_path, launcher)
+        for s in plan(short_recipe("chat", eval={"backend": "transformers"}), tmp_path, launcher)
     }
     train = steps["train"].command
     assert train[1:3] == ["-m", "accelerate.commands.launch"] and str(CONFIGS / "deepspeed_zero3.yaml") in train
@@ -155,7 +155,7 @@ def test_run_plan_launches_training_with_the_config_and_shards_only_transformers
     assert steps["eval_base"].clean_env and steps["report"].command[1:4] == ["-m", "harness.cli", "report"]
 
     vllm = {
-        s.name: s for s in plan(short_recipe("chat", eval={"backend": "vllm"}), tmp_path / "r.yaml", tmp_path, launcher)
+        s.name: s for s in plan(short_recipe("chat", eval={"backend": "vllm"}), tmp_path, launcher)
     }
     assert vllm["eval_tuned"].command[1:4] == ["-m", "harness.cli", "eval"]  # vLLM parallelises itself
     assert Launcher("accelerate", config_file=str(CONFIGS / "fsdp.yaml")).processes() == 8

@@ -359,7 +359,7 @@ QA = {
 }
 
 
-def _example(rng: random.Random, split: str, families: list[str], languages: list[str]):
+def _example(rng: random.Random, families: list[str], languages: list[str]):
     family, language = rng.choice(families), rng.choice(languages)
     held_out = is_held_out(family, language)
     key, text, answer = FAMILIES[family].make(language, rng)
@@ -393,7 +393,7 @@ def generate(
     for index, family in enumerate(families):
         share = n // len(families) + (index < n % len(families))
         rows += draw(
-            functools.partial(_example, split=split, families=[family], languages=languages),
+            functools.partial(_example, families=[family], languages=languages),
             split,
             share,
             seed,
