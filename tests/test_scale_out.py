@@ -143,10 +143,7 @@ def test_run_plan_launches_training_with_the_config_and_shards_only_transformers
     from harness.run import plan
 
     launcher = Launcher("accelerate", 4, str(CONFIGS / "deepspeed_zero3.yaml"))
-    steps = {
-        s.name: s
-        for s in plan(short_recipe("chat", eval={"backend": "transformers"}), tmp_path, launcher)
-    }
+    steps = {s.name: s for s in plan(short_recipe("chat", eval={"backend": "transformers"}), tmp_path, launcher)}
     train = steps["train"].command
     assert train[1:3] == ["-m", "accelerate.commands.launch"] and str(CONFIGS / "deepspeed_zero3.yaml") in train
     assert train[train.index("--module") + 1 :][:2] == ["harness.cli", "train"]
@@ -154,9 +151,7 @@ def test_run_plan_launches_training_with_the_config_and_shards_only_transformers
     assert "--config_file" not in base and base[base.index("--num_processes") + 1] == "4" and "--multi_gpu" in base
     assert steps["eval_base"].clean_env and steps["report"].command[1:4] == ["-m", "harness.cli", "report"]
 
-    vllm = {
-        s.name: s for s in plan(short_recipe("chat", eval={"backend": "vllm"}), tmp_path, launcher)
-    }
+    vllm = {s.name: s for s in plan(short_recipe("chat", eval={"backend": "vllm"}), tmp_path, launcher)}
     assert vllm["eval_tuned"].command[1:4] == ["-m", "harness.cli", "eval"]  # vLLM parallelises itself
     assert Launcher("accelerate", config_file=str(CONFIGS / "fsdp.yaml")).processes() == 8
 
