@@ -14,55 +14,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class RunFolder:
-    root: Path
-
     def __init__(self, root: str | Path):
-        object.__setattr__(self, "root", Path(root))
-
-    @property
-    def recipe(self) -> Path:
-        return self.root / "recipe.yaml"
-
-    @property
-    def resolved_recipe(self) -> Path:
-        return self.root / "recipe.resolved.yaml"
-
-    @property
-    def environment(self) -> Path:
-        return self.root / "environment.json"
-
-    @property
-    def data_report(self) -> Path:
-        return self.root / "data" / "report.json"
-
-    @property
-    def train(self) -> Path:
-        return self.root / "train"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
+        self.root = root = Path(root)
+        self.recipe = root / "recipe.yaml"
+        self.resolved_recipe = root / "recipe.resolved.yaml"
+        self.environment = root / "environment.json"
+        self.data_report = root / "data" / "report.json"
+        self.train = root / "train"
+        self.model = root / "model"
+        self.report = root / "report"
+        self.steps = root / "steps.json"
+        self.lock = root / ".lock"
 
     def eval_dir(self, stage: str = "") -> Path:
         return self.root / "eval" / stage if stage else self.root / "eval"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report"
-
-    @property
-    def steps(self) -> Path:
-        return self.root / "steps.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / ".lock"
 
     @property
     def is_run(self) -> bool:
