@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# Where `save` writes; HARNESS_BENCH_RESULTS sends a run elsewhere (gpu.py's parts, smoke runs).
+RESULTS = Path(os.environ.get("HARNESS_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -4,7 +4,8 @@
 
 Same model, same rendered prompts (the reasoning suite through the model's chat template), greedy,
 same max new tokens, the end-of-turn token as the stop. lm-eval runs at each batch size in
-`--lm-eval-batch-sizes` and its best is the reference; each case runs in a fresh process (its own peak
+`--lm-eval-batch-sizes` and its best is the reference (`--reference generate`: plain `model.generate` on
+left-padded batches instead, for machines without lm-eval); each case runs in a fresh process (its own peak
 memory). Also checks that both produce the same texts. Goal (issue 6): harness wall time at most
 0.7x lm-eval's best. Default model: the trained reasoning model of `recipe_targets.py`
 (runs/bench-reasoning/model) when present, else the untrained tiny model.
@@ -72,13 +73,55 @@ def run_lm_eval(model_path: str, texts: list[str], batch_size: int, max_new_toke
     }
 
 
+def run_generate(model_path: str, texts: list[str], batch_size: int, max_new_tokens: int, repeats: int) -> dict:
+    """Plain `model.generate` on left-padded batches in prompt order: what a user's own loop does."""
+    import torch
+
+    from harness.models.loading import load_model, load_tokenizer
+    from harness.models.template_checks import stop_token_ids
+
+    tokenizer = load_tokenizer(model_path)
+    tokenizer.padding_side = "left"
+    model = load_model(model_path).eval().to("cuda" if torch.cuda.is_available() else "cpu")
+    stops = sorted(stop_token_ids(tokenizer, model.generation_config.eos_token_id))
+
+    def generate_all() -> list[list[int]]:
+        outputs = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            inputs = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.inference_mode():
+                generated = model.generate(
+                    **inputs.to(model.device),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    eos_token_id=stops,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            for row in generated[:, inputs["input_ids"].shape[1] :].tolist():
+                end = next((i for i, token in enumerate(row) if token in stops), len(row))
+                outputs.append(row[:end])
+        return outputs
+
+    timing, outputs = timed(generate_all, repeats)
+    return {
+        **timing,
+        "texts": [tokenizer.decode(o, skip_special_tokens=True) for o in outputs],
+        "tokens": sum(len(o) for o in outputs),
+    }
+
+
+REFERENCES = {"lm_eval": run_lm_eval, "generate": run_generate}
+
+
 def main() -> None:
     parser = case_parser(__doc__)
     parser.add_argument("--model", default=str(DEFAULT_MODEL) if DEFAULT_MODEL.exists() else "tiny")
     parser.add_argument("--prompts", type=int, default=240)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=64, help="the harness's (the default eval.batch_size)")
-    parser.add_argument("--lm-eval-batch-sizes", default="8,32,64")
+    parser.add_argument("--reference", choices=sorted(REFERENCES), default="lm_eval", help="timed against what")
+    parser.add_argument("--lm-eval-batch-sizes", default="8,32,64", help="the reference's batch sizes")
     args = parser.parse_args()
     from harness.models.loading import resolve_model
 
@@ -87,7 +130,7 @@ def main() -> None:
     if args.case:
         kind, batch_size = args.case.split(":")
         texts = prompts(model_path, args.prompts)
-        run = run_harness if kind == "harness" else run_lm_eval
+        run = run_harness if kind == "harness" else REFERENCES[kind]
         result = run(model_path, texts, int(batch_size), args.max_new_tokens, args.repeats)
         result["texts_sha256"] = hashlib.sha256(json.dumps([t.strip() for t in result["texts"]]).encode()).hexdigest()
         emit(result)
@@ -109,8 +152,8 @@ def main() -> None:
 
     results = {f"harness:{args.batch_size}": case(f"harness:{args.batch_size}")}
     for size in args.lm_eval_batch_sizes.split(","):
-        results[f"lm_eval:{size}"] = case(f"lm_eval:{size}")
-    best = min((k for k in results if k.startswith("lm_eval")), key=lambda k: results[k]["median_s"])
+        results[f"{args.reference}:{size}"] = case(f"{args.reference}:{size}")
+    best = min((k for k in results if k.startswith(args.reference)), key=lambda k: results[k]["median_s"])
     ours = results[f"harness:{args.batch_size}"]
     reference = results[best]
     same = [a.strip() == b.strip() for a, b in zip(ours["texts"], reference["texts"], strict=True)]
@@ -121,7 +164,7 @@ def main() -> None:
     ]
     print(table(["backend:batch", "wall (min-max)", "generated tok/s", "peak RSS MiB", "outputs sha256"], rows))
     print(
-        f"\nharness / lm-eval best ({best}): {ratio:.2f}x wall time "
+        f"\nharness / {args.reference} best ({best}): {ratio:.2f}x wall time "
         f"(goal <= 0.70: {'met' if ratio <= 0.7 else 'not met'}); "
         f"identical outputs: {sum(same)}/{len(same)}"
     )
@@ -129,14 +172,15 @@ def main() -> None:
         result.pop("texts")
     print(
         save(
-            "generation",
+            "generation" if args.reference == "lm_eval" else f"generation_vs_{args.reference}",
             {
                 "model": args.model,
                 "prompts": args.prompts,
                 "max_new_tokens": args.max_new_tokens,
                 "repeats": args.repeats,
                 "results": results,
-                "lm_eval_best": best,
+                "reference": args.reference,
+                "reference_best": best,
                 "ratio": ratio,
                 "identical_outputs": sum(same),
                 "compared": len(same),

@@ -1,10 +1,12 @@
 """Training: `harness train` against a bare TRL script, and batching strategies on variable-length data.
 
     python benchmarks/training.py [--steps 120] [--repeats 3] [--part overhead|batching|both]
+                                  [--recipe recipes/reasoning.yaml] [--set KEY=VALUE ...]
 
-1. Overhead: the reasoning recipe's data and SFTConfig (the harness's saved `training_args.json`, no
-   checkpoints, no evaluation during training) run by `harness train` and by `bare_trl_sft.py`: steps per
-   second of the training loop, whole-process wall time, peak memory. Goal: ratio at most 1.02.
+1. Overhead: a recipe's data and SFTConfig (the reasoning recipe's by default, with `--set` overrides; the
+   harness's saved `training_args.json`, no checkpoints, no evaluation during training) run by `harness
+   train` and by `bare_trl_sft.py`: steps per second of the training loop, whole-process wall time, peak
+   memory. Goal: ratio at most 1.02.
 2. Batching: conversations of 20-500 tokens (built-in chat turns chained), one epoch, with naive padded
    batches, length-grouped batches, padding-free batches, and packing (bfd, wrapped): real (non-pad)
    tokens per second and the share of compute wasted on padding. Goal: best at least 1.3x naive.
@@ -65,8 +67,9 @@ def repeat(command: list[str], metrics_of, repeats: int) -> dict:
     }
 
 
-def overhead_case(name: str, work: Path, steps: int, repeats: int) -> dict:
+def overhead_case(name: str, work: Path, steps: int, repeats: int, recipe: str, extra: list[str]) -> dict:
     overrides = [
+        *extra,
         "--set",
         f"train.max_steps={steps}",
         "--set",
@@ -80,7 +83,7 @@ def overhead_case(name: str, work: Path, steps: int, repeats: int) -> dict:
     ]
     if name == "harness":
         out = work / "harness-run"
-        command = HARNESS + ["train", "recipes/reasoning.yaml", "-o", str(out), *overrides]
+        command = HARNESS + ["train", recipe, "-o", str(out), *overrides]
 
         def metrics(_):
             data = json.loads((out / "train" / "metrics.json").read_text())
@@ -90,10 +93,11 @@ def overhead_case(name: str, work: Path, steps: int, repeats: int) -> dict:
         command = [
             sys.executable,
             "benchmarks/bare_trl_sft.py",
-            str(work / "tiny"),
+            str(work / "model"),
             str(work / "data.jsonl"),
             str(work / "training_args.json"),
             str(work / "bare-run"),
+            json.loads((work / "probe" / "model" / "config.json").read_text()).get("dtype", "float32"),
         ]
 
         def metrics(result):
@@ -102,25 +106,26 @@ def overhead_case(name: str, work: Path, steps: int, repeats: int) -> dict:
     return repeat(command, metrics, repeats)
 
 
-def prepare_overhead(work: Path, steps: int) -> None:
-    """The exact rows and SFTConfig `harness train` uses, for the bare script."""
+def prepare_overhead(work: Path, steps: int, recipe_path: str, extra: list[str]) -> None:
+    """The exact rows, model and SFTConfig `harness train` uses, for the bare script."""
     from harness.data.sources import build_mixture
     from harness.models.loading import load_tokenizer, resolve_model
     from harness.recipe import load_recipe
 
-    recipe = load_recipe(REPO / "recipes" / "reasoning.yaml")
-    tiny = resolve_model("tiny", recipe.model.tiny, recipe.seed)
-    (work / "tiny").symlink_to(tiny)
-    dataset, _ = build_mixture(recipe, recipe.data.sources, tokenizer=load_tokenizer(tiny))
+    recipe = load_recipe(REPO / recipe_path, [value for value in extra if value != "--set"])
+    model = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
+    (work / "model").symlink_to(model)
+    dataset, _ = build_mixture(recipe, recipe.data.sources, tokenizer=load_tokenizer(model))
     dataset.to_json(str(work / "data.jsonl"))
     out = work / "probe"
     subprocess.run(
         HARNESS
         + [
             "train",
-            "recipes/reasoning.yaml",
+            recipe_path,
             "-o",
             str(out),
+            *extra,
             "--set",
             "train.max_steps=1",
             "--set",
@@ -209,13 +214,16 @@ def main() -> None:
     parser = case_parser(__doc__)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--part", choices=["overhead", "batching", "both"], default="both")
+    parser.add_argument("--recipe", default="recipes/reasoning.yaml", help="overhead: the recipe trained")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="overhead: recipe overrides")
     parser.add_argument("--work", help="(internal) shared work folder")
     args = parser.parse_args()
+    extra = [part for value in args.set for part in ("--set", value)]
     if args.case:
         kind, name = args.case.split(":", 1)
         work = Path(args.work)
         result = (
-            overhead_case(name, work, args.steps, args.repeats)
+            overhead_case(name, work, args.steps, args.repeats, args.recipe, extra)
             if kind == "overhead"
             else batching_case(name, work, args.repeats)
         )
@@ -224,7 +232,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="harness-bench-train-"))
     output = {"steps": args.steps, "repeats": args.repeats}
     if args.part in ("overhead", "both"):
-        prepare_overhead(work, args.steps)
+        prepare_overhead(work, args.steps, args.recipe, extra)
         runs = {
             name: run_case(
                 __file__,
@@ -235,6 +243,9 @@ def main() -> None:
                 str(args.steps),
                 "--repeats",
                 str(args.repeats),
+                "--recipe",
+                args.recipe,
+                *extra,
             )
             for name in ("harness", "bare")
         }
