@@ -49,25 +49,26 @@ def bootstrap(values: list[float], rounds: int = 1000, seed: int = 0) -> tuple[f
     return round(means[int(0.025 * rounds)], 4), round(means[int(0.975 * rounds) - 1], 4)
 
 
-def item_scores(suite_dir: Path, metric: str) -> list[float]:
+def suite_records(suite_dir: Path) -> list[dict]:
+    """A suite's per-sample records (samples.jsonl), read once for the intervals and the generalization."""
     path = suite_dir / "samples.jsonl"
-    if not path.exists():
-        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def item_scores(records: list[dict], metric: str) -> list[float]:
     key = "score" if metric in GRADED else "correct"
     scores = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        verdicts = json.loads(line)["verdicts"]
+    for record in records:
+        verdicts = record["verdicts"]
         scores.append(sum(float(v[key]) for v in verdicts) / len(verdicts) if verdicts else 0.0)
     return scores
 
 
-def generalization(suite_dir: Path) -> dict:
+def generalization(records: list[dict]) -> dict:
     """Seen vs held-out (zero-shot) tasks, overall and per cluster: the mean over (task, language) pairs of
     each pair's mean score, with a bootstrap interval over pairs (the pairs are the units that generalise)."""
     per_task: dict[tuple, list[float]] = {}
-    path = suite_dir / "samples.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        record = json.loads(line)
+    for record in records:
         meta, verdicts = record["meta"], record["verdicts"]
         if verdicts and "cluster" in meta:
             key = (meta["cluster"], meta["task"], meta["language"], "seen" if meta["seen"] else "held_out")
@@ -165,7 +166,8 @@ def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
         metrics = summary["metrics"]
         n = summary["n_items"]
         value = metrics.get(metric)
-        scores = item_scores(summary_path.parent, metric)
+        records = suite_records(summary_path.parent)
+        scores = item_scores(records, metric)
         low, high = bootstrap(scores) if metric in GRADED else wilson((value or 0) * n, n)
         result = {
             "metric": metric,
@@ -177,7 +179,7 @@ def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
         }
         if "seen" in metrics:
             result.update(seen=metrics["seen"], held_out=metrics["held_out"], gap=metrics["seen_minus_held_out"])
-            result["generalization"] = generalization(summary_path.parent)
+            result["generalization"] = generalization(records)
         results[name] = result
         generation, backend, model_path = summary["generation"], summary["backend"], summary["model_path"]
     values = [r["value"] for r in results.values() if r["value"] is not None]
