@@ -70,7 +70,7 @@ def vllm_command(
 
 
 def run_transformers(
-    model_path: str, name: str, host: str, port: int, dtype: str = "auto", trust_remote_code: bool = False, sockets=None
+    model_path: str, name: str, host: str, port: int, dtype: str = "auto", trust_remote_code: bool = False
 ) -> None:
     import uvicorn
 
@@ -84,4 +84,4 @@ def run_transformers(
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     app = build_app(model, tokenizer, name)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5))
-    server.run(sockets=sockets)
+    server.run()

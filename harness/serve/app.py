@@ -41,6 +41,7 @@ def build_app(model, tokenizer, served_name: str) -> Starlette:
     scheduler = Scheduler(
         model, copy.deepcopy(tokenizer), stop_token_ids(tokenizer, model.generation_config.eos_token_id)
     )
+    template_parameters = set(signature(tokenizer.apply_chat_template).parameters)  # not for chat_template_kwargs
     context = getattr(model.config, "max_position_embeddings", None)
     vocabulary = model.get_input_embeddings().num_embeddings
     created = int(time.time())
@@ -90,9 +91,7 @@ def build_app(model, tokenizer, served_name: str) -> Starlette:
         check_model(body.model)
         messages = body.template_messages()
         tools = [tool.model_dump(exclude_none=True) for tool in body.tools] if body.tools else None
-        reserved = sorted(
-            set(body.chat_template_kwargs or {}) & set(signature(tokenizer.apply_chat_template).parameters)
-        )
+        reserved = sorted(set(body.chat_template_kwargs or {}) & template_parameters)
         if reserved:
             raise APIError(400, f"chat_template_kwargs may not set {', '.join(reserved)}", "chat_template_kwargs")
         try:

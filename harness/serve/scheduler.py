@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.evaluate.backends import cut_at_stop
+from harness.evaluate.backends.transformers import keeps_logits
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Job:
 class Scheduler:
     def __init__(self, model, tokenizer, stop_ids: set[int]):
         self.model, self.tokenizer, self.stop_ids = model, tokenizer, stop_ids
+        self.keeps_logits = keeps_logits(model)  # read once: a signature lookup per token would be waste
         self._incoming: queue.Queue[Job] = queue.Queue()
         self.running = 0  # jobs being generated, for /health
         self._thread = threading.Thread(target=self._loop, name="harness-serve-generation", daemon=True)
@@ -116,12 +118,8 @@ class _Running:
     def __init__(self, job: Job, scheduler: Scheduler):
         import torch
 
-        self.job, self.model, self.tokenizer, self.stop_ids = (
-            job,
-            scheduler.model,
-            scheduler.tokenizer,
-            scheduler.stop_ids,
-        )
+        self.job, self.scheduler = job, scheduler
+        self.model, self.tokenizer, self.stop_ids = scheduler.model, scheduler.tokenizer, scheduler.stop_ids
         self.device = next(self.model.parameters()).device
         self.cache = None
         self.prompt_logprobs: list[TokenLogprob] | None = None
@@ -179,7 +177,7 @@ class _Running:
         import torch
 
         length = positions[0, -1].item() + 1
-        extra = {} if all_logits or not _keeps_logits(self.model) else {"logits_to_keep": 1}
+        extra = {"logits_to_keep": 1} if self.scheduler.keeps_logits and not all_logits else {}
         return self.model(
             input_ids=ids,
             attention_mask=torch.ones((1, length), dtype=torch.long, device=self.device),
@@ -234,9 +232,3 @@ class _Running:
         completion_tokens = len(self.generated) + stop_token
         self.job.emit(Finished(reason, len(self.job.prompt_ids), completion_tokens, self.prompt_logprobs))
         return True
-
-
-def _keeps_logits(model) -> bool:
-    import inspect
-
-    return "logits_to_keep" in inspect.signature(model.forward).parameters

@@ -133,7 +133,7 @@ class TransformersBackend:
         active = list(range(len(input_ids)))  # original row of each row still generating
         generated: list[list[int]] = [[] for _ in active]
         step_ids = input_ids
-        extra = {"logits_to_keep": 1} if self._keeps_logits else {}
+        extra = {"logits_to_keep": 1} if keeps_logits(self.model) else {}
         for _ in range(settings.max_new_tokens):
             logits = self.model(
                 input_ids=step_ids,
@@ -162,15 +162,16 @@ class TransformersBackend:
             step_ids = next_ids[:, None]
         return generated
 
-    @property
-    def _keeps_logits(self) -> bool:
-        import inspect
-
-        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
-
     def _decode(self, tokens: list[int], settings: GenerationSettings) -> Generation:
         end = next((i for i, t in enumerate(tokens) if t in self.stop_ids), None)
         kept = tokens if end is None else tokens[:end]
         text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), settings.stop)
         finished = end is not None or stopped
         return Generation(text, "stop" if finished else "length", len(kept))
+
+
+def keeps_logits(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (then only the last position's logits are computed)."""
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
