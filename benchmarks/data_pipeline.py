@@ -14,6 +14,7 @@ memory of the bare script.
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import subprocess
@@ -41,10 +42,12 @@ def write_chat_file(path: Path, rows: int, row_chars: int) -> int:
     return path.stat().st_size
 
 
-def timed_child(command: list[str]) -> dict:
-    """Run in this (fresh) case process, so the children's peak RSS is this command's own."""
+def timed_child(command: list[str], datasets_cache: Path) -> dict:
+    """Run in this (fresh) case process, so the children's peak RSS is this command's own. Each case gets an
+    empty `datasets` cache of its own: both read the file cold, neither reuses the other's Arrow copy."""
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    environment = {**os.environ, "HF_DATASETS_CACHE": str(datasets_cache)}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=environment)
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
@@ -81,7 +84,7 @@ def main() -> None:
     parser.add_argument("--work", help="(internal) shared work folder")
     args = parser.parse_args()
     if args.case:
-        emit(timed_child(case_command(args.case, Path(args.work))))
+        emit(timed_child(case_command(args.case, Path(args.work)), Path(args.work) / f"{args.case}-datasets-cache"))
         return
     work = Path(tempfile.mkdtemp(prefix="harness-bench-data-"))
     data = work / "chat.jsonl"

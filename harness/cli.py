@@ -95,7 +95,7 @@ def main(verbose: bool) -> None:
 def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Check a recipe without training: fields, the real SFTConfig and LoraConfig, the chat template, and
     the first rows of every data source."""
-    from harness.data.sources import DataError, check_rows, read_source
+    from harness.data.sources import DataError, check_source
     from harness.evaluate.suites import SuiteError, check_options
     from harness.models.loading import ModelError
     from harness.train import TrainError
@@ -114,8 +114,15 @@ def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
     max_length = sft_config.max_length
     for source in recipe.data.sources + recipe.data.eval_sources:
         try:
-            rows, report = read_source(source, recipe, limit=VALIDATE_ROWS)
-            valid = check_rows(rows, recipe.mode, report, "skip", tokenizer, max_length, template)
+            valid, report = check_source(
+                source,
+                recipe,
+                limit=VALIDATE_ROWS,
+                tokenizer=tokenizer,
+                template=template,
+                max_length=max_length,
+                on_error="skip",
+            )
         except DataError as error:
             problems.append(str(error))
             continue
@@ -161,7 +168,7 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
     """Show which tokens carry loss on the recipe's own first rows and on a sample of each mode (tool results
     and thinking included); fail when the recipe's rows would not train."""
     from harness.data import builtin
-    from harness.data.sources import DataError, check_rows, read_source
+    from harness.data.sources import DataError, check_source
     from harness.models.loading import ModelError
     from harness.models.template_checks import check_template, template_name
     from harness.train import TrainError
@@ -175,18 +182,19 @@ def check_template_command(recipe_path: str, overrides: tuple[str, ...]) -> None
     samples = []
     for source in recipe.data.sources:
         try:
-            rows, report = read_source(source, recipe, limit=SHOWN_ROWS)
-            valid = check_rows(rows, recipe.mode, report, "skip", tokenizer, None, template)
+            valid, _ = check_source(
+                source, recipe, limit=SHOWN_ROWS, tokenizer=tokenizer, template=template, on_error="skip"
+            )
         except DataError as error:
             raise click.ClickException(str(error)) from None
         samples += [(f"{source.label} row {i}", recipe.mode, row, True) for i, row in enumerate(valid)]
     for mode in builtin.MODES:
-        rows, report = read_source(SourceSettings(builtin=mode, samples=1, split="validation"), recipe)
+        example = SourceSettings(builtin=mode, samples=1, split="validation")
+        valid, _ = check_source(
+            example, recipe.model_copy(update={"mode": mode}), tokenizer=tokenizer, template=template, on_error="skip"
+        )
         note = "" if mode == recipe.mode else " (shown for that mode; not this recipe's)"
-        samples += [
-            (f"built-in {mode}{note}", mode, row, mode == recipe.mode)
-            for row in check_rows(rows, mode, report, "skip", tokenizer, None, template)
-        ]
+        samples += [(f"built-in {mode}{note}", mode, row, mode == recipe.mode) for row in valid]
     failed = False
     for title, mode, row, decisive in samples:
         report = check_template(tokenizer, row, mode, template, sft_config.assistant_only_loss)

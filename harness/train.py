@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from harness.data.sources import build_mixture
+from harness.data.sources import build_mixture, drop_overlong
 from harness.files import environment, write_json, write_text
 from harness.launch import is_main_process, world_size
 from harness.models.loading import (
@@ -237,21 +237,21 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         for guard in guards:
             guard.see(source, row)
 
+    # Under packing TRL keeps only the token columns, so the harness counts tokens itself; otherwise the
+    # over-long rows are read from the trainer's own tokenization (drop_overlong below): one pass, not two.
+    count_tokens = bool(sft_config.packing)
     train_data, reports = build_mixture(
-        recipe, recipe.data.sources, tokenizer=tokenizer, template=template, inspect=inspect if guards else None
+        recipe,
+        recipe.data.sources,
+        tokenizer=tokenizer,
+        template=template,
+        inspect=inspect if guards else None,
+        count_tokens=count_tokens,
     )
-    eval_data = None
+    eval_data = eval_reports = None
     if recipe.data.eval_sources:
-        eval_data = build_mixture(recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template)[0]
-    if main_process:
-        write_json(
-            folder.data_report,
-            {
-                "train": [r.as_dict() for r in reports],
-                "train_rows": len(train_data),
-                "train_fingerprint": train_data._fingerprint,
-                "eval_rows": len(eval_data) if eval_data is not None else 0,
-            },
+        eval_data, eval_reports = build_mixture(
+            recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template, count_tokens=count_tokens
         )
 
     check_guards(guards)
@@ -289,4 +289,19 @@ def build_trainer(recipe: Recipe, run_dir: Path):
     except ValueError as error:  # TRL checks combinations of settings (packing, padding_free, max_length, ...)
         where = recipe.source_path or "<recipe>"
         raise TrainError(f"{where}: train: TRL's SFTTrainer refused these settings: {error}") from None
+    if not count_tokens:
+        cut = (sft_config.max_length, recipe.data.on_error, tokenizer, template)
+        trainer.train_dataset = drop_overlong(trainer.train_dataset, train_data, reports, *cut)
+        if eval_data is not None:
+            trainer.eval_dataset = drop_overlong(trainer.eval_dataset, eval_data, eval_reports, *cut)
+    if main_process:
+        write_json(
+            folder.data_report,
+            {
+                "train": [r.as_dict() for r in reports],
+                "train_rows": len(trainer.train_dataset),
+                "train_fingerprint": train_data._fingerprint,
+                "eval_rows": len(trainer.eval_dataset) if eval_data is not None else 0,
+            },
+        )
     return trainer, tokenizer

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.data.sources import DataError, build_mixture, check_rows, read_source
+from harness.data.sources import DataError, build_mixture, check_source
 from harness.recipe import parse_recipe
 
 # One row each, shaped as the public datasets ship them (values shortened).
@@ -234,8 +234,8 @@ def test_validate_reads_the_first_rows_and_fails_on_a_source_without_usable_rows
     recipe = parse_recipe(
         {"name": "t", "mode": "chat", "data": {"sources": [{"path": "data.jsonl"}]}}, source=tmp_path / "recipe.yaml"
     )
-    rows, report = read_source(recipe.data.sources[0], recipe, limit=100)
-    assert len(rows) == 100 and check_rows(rows, "chat", report, "skip") == []
+    valid, report = check_source(recipe.data.sources[0], recipe, limit=100)
+    assert report.rows_read == 100 and len(valid) == 0
     from click.testing import CliRunner
 
     from harness.cli import main

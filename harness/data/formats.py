@@ -61,19 +61,6 @@ def canonical_row(row: Any, mode: str) -> dict:
     raise RowError(f"no `messages` and no `prompt`+`completion` field (fields: {present})")
 
 
-def dataset_features(rows: list[dict]):
-    """`datasets.Features` for canonical rows: every message and tool schema kept as JSON."""
-    from datasets import Features, Json, List
-
-    columns = {key for row in rows[:1] for key in row}
-    features = {name: List(Json()) for name in ("messages", "prompt", "completion", "tools") if name in columns}
-    if any("chat_template_kwargs" in row for row in rows):
-        features["chat_template_kwargs"] = Json()
-        for row in rows:  # TRL unpacks the column into apply_chat_template: every row needs a mapping
-            row.setdefault("chat_template_kwargs", {})
-    return Features(features)
-
-
 def _as_messages(value: Any, role: str, field: str) -> list:
     if isinstance(value, str):
         return [{"role": role, "content": value}]

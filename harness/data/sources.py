@@ -1,32 +1,35 @@
 """Data sources -> one training mixture, with a report of what each source really contributed.
 
-A source is a built-in generator, a local file (jsonl, json, parquet, csv) or a hub dataset. Its rows
-are column-mapped, converted from their layout (`layouts.py`: ShareGPT, Alpaca, xLAM, ...), checked and
-put in the canonical format of the recipe's mode (`formats.py`). Malformed rows are counted per reason
-with their row numbers and skipped, or abort the run when the recipe says `on_error: abort`; columns no
-layout reads are reported with their counts. Sizing (`samples` / `weight`) is documented on `SourceSettings`.
+A source is a built-in generator, a local file (jsonl, json, parquet, csv) or a hub dataset, read with
+`datasets` (Arrow, memory-mapped, not lists of Python rows; see `load_source`). Its rows are column-mapped,
+converted from their layout (`layouts.py`: ShareGPT, Alpaca, xLAM, ...), checked and put in the canonical format of the
+recipe's mode (`formats.py`) by one `Dataset.map` (`RowCheck`, `num_proc` from `train.dataset_num_proc`).
+Malformed rows are counted per reason with their row numbers and skipped, or abort the run when the recipe
+says `on_error: abort`; columns no layout reads are reported with their counts. Sources are sized
+(`samples` / `weight`, documented on `SourceSettings`), concatenated and shuffled into the mixture.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import itertools
 import json
 import logging
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.data import builtin, layouts
 from harness.data.formats import (
+    CONVERSATION_MODES,
     RENDER_ERRORS,
     RowError,
     canonical_row,
     conversation_of,
-    dataset_features,
     fold_reasoning,
     tools_of,
 )
@@ -39,6 +42,13 @@ SHOWN_ROWS_PER_REASON = 10
 SFT_MAX_LENGTH = 1024  # trl.SFTConfig's default max_length
 # A row's provenance: seen by the mixture checks (`inspect`), never trained on, so not reported as unused.
 PROVENANCE_COLUMNS = ("task", "source", "seen", "meta")
+EMPTY = (None, "", [], {})
+# Columns of a source's dataset the harness adds: a whole row and why it could not be read (rows Arrow cannot
+# hold as columns), the row's origin (its source's index in the mixture, its row number there), why it is
+# unusable, its provenance tags and its non-empty columns no layout reads.
+WHOLE_ROW, READ_ERROR = "_json", "_error"
+SOURCE, ROW, PROBLEM, TAGS, UNUSED = "_source", "_row", "_problem", "_tags", "_unused"
+ORIGIN, CHECKS = (SOURCE, ROW), (PROBLEM, TAGS, UNUSED)
 
 
 class DataError(ValueError):
@@ -78,50 +88,41 @@ class SourceReport:
         return "; ".join(f"{reason} (x{len(rows)}, rows {rows[:5]})" for reason, rows in self.bad_rows.items())
 
 
-def read_source(
-    source: SourceSettings,
-    recipe: Recipe,
-    split: str | None = None,
-    limit: int | None = None,
-    inspect: Callable[[str, dict], None] | None = None,
-) -> tuple[list, SourceReport]:
-    """Rows of one source in TRL's formats (before checking), each a dict, or a RowError saying why not.
-    `limit` reads only the first rows (what `harness validate` looks at). `inspect(source label, row)` sees
-    every row as read, with all its columns, before conversion keeps only what training reads."""
+def load_source(source: SourceSettings, recipe: Recipe, split: str | None = None, limit: int | None = None):
+    """The source's rows as a `datasets.Dataset`, before any conversion. Files and hub datasets Arrow can read
+    keep their own columns (memory-mapped, never Python lists); rows it cannot hold as columns (a line that
+    is not JSON, values of clashing types) and built-in rows come as one `_json` column of whole rows with a
+    `_error` column saying why a row could not be read. `limit` reads only the first rows (`harness validate`)."""
     split = split or source.split
-    report = SourceReport(source=source.label)
     if source.builtin:
         count = min(source.samples or DEFAULT_BUILTIN_SAMPLES, limit or DEFAULT_BUILTIN_SAMPLES * 1000)
         try:
             rows = builtin.generate(source.builtin, split, count, recipe.seed, **source.options)
         except (TypeError, ValueError) as error:
             raise DataError(f"{source.label}: {error}") from None
-        _inspect_rows(rows, source, inspect)
-        report.layout = "messages" if rows and "messages" in rows[0] else "prompt_completion"
-        return rows, report
-    raw = _read_file(Path(source.path), limit) if source.path else _read_hub(source, split, limit)
-    mapped = _map_columns(raw, source)
-    _inspect_rows(mapped, source, inspect)
-    rows = _convert(mapped, source, report)
-    if source.chat_template_kwargs:
-        rows = [
-            {**row, "chat_template_kwargs": source.chat_template_kwargs} if isinstance(row, dict) else row
-            for row in rows
-        ]
-    return rows, report
+        return _whole_rows(rows)
+    if source.path:
+        return _read_file(Path(source.path), limit)
+    return _read_hub(source, split, limit)
 
 
-def _inspect_rows(rows: list, source: SourceSettings, inspect: Callable[[str, dict], None] | None) -> None:
-    if inspect:
-        for row in rows:
-            if isinstance(row, dict):
-                inspect(source.label, row)
+def _whole_rows(rows: list):
+    """Rows (or the RowError of each that could not be read) as the `_json`/`_error` dataset."""
+    import datasets
+
+    return datasets.Dataset.from_dict(
+        {
+            WHOLE_ROW: [None if isinstance(row, RowError) else row for row in rows],
+            READ_ERROR: [str(row) if isinstance(row, RowError) else None for row in rows],
+        },
+        features=datasets.Features({WHOLE_ROW: datasets.Json(), READ_ERROR: datasets.Value("string")}),
+    )
 
 
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def _read_file(path: Path, limit: int | None = None) -> list:
+def _read_file(path: Path, limit: int | None = None):
     if not path.exists():
         raise DataError(f"{path}: no such data file")
     if not path.is_file():
@@ -132,23 +133,60 @@ def _read_file(path: Path, limit: int | None = None) -> list:
     if kind == "json":
         with path.open("rb") as stream:
             is_array = stream.read(4096).lstrip().startswith(b"[")
-        return _read_json_array(path) if is_array else _read_json_lines(path, limit)
-    if kind == "csv":  # every cell a string: CSV has no types, and guessing turns "7" answers into ints
-        csv.field_size_limit(1 << 30)
+        if limit is not None and not is_array:
+            return _whole_rows(_read_json_lines(path, limit))
         try:
-            with path.open(newline="", encoding="utf-8") as stream:
-                return list(itertools.islice(csv.DictReader(stream), limit))
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
-        except csv.Error as error:
-            raise DataError(f"{path}: not a readable CSV file ({error})") from None
+            return _load_file("json", path)
+        except DataError:  # a line Arrow cannot read, or clashing types: each row read (and judged) alone
+            return _whole_rows(_read_json_array(path) if is_array else _read_json_lines(path, None))
+    if kind == "csv":
+        return _read_csv(path, limit)
+    dataset = _load_file(kind, path)
+    return dataset.select(range(min(limit, len(dataset)))) if limit else dataset
+
+
+def _load_file(kind: str, path: Path, **options):
     import datasets
 
     try:
-        dataset = datasets.load_dataset(kind, data_files=str(path), split="train")
+        return datasets.load_dataset(kind, data_files=str(path), split="train", **options)
     except Exception as error:  # arrow raises many types for a broken file; the message names it
         raise DataError(f"{path}: not a readable {kind} file ({type(error).__name__}: {error})") from None
-    return dataset.select(range(min(limit, len(dataset)))).to_list() if limit else dataset.to_list()
+
+
+def _read_csv(path: Path, limit: int | None):
+    """Every cell a string: CSV has no types, and guessing turns "7" answers into ints."""
+    import datasets
+
+    csv.field_size_limit(1 << 30)
+    try:
+        with path.open(newline="", encoding="utf-8") as stream:
+            header = next(csv.reader(stream), [])
+            if limit is not None:
+                stream.seek(0)
+                return datasets.Dataset.from_list(list(itertools.islice(csv.DictReader(stream), limit)))
+        _check_utf8(path)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except csv.Error as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    strings = datasets.Features({name: datasets.Value("string") for name in header})
+    return _load_file("csv", path, features=strings, keep_default_na=False)
+
+
+def _check_utf8(path: Path, chunk: int = 1 << 20) -> None:
+    """Raise UnicodeDecodeError (with the file's byte offset) where the file is not UTF-8, a chunk at a time."""
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    with path.open("rb") as stream:
+        while block := stream.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                raise UnicodeDecodeError(
+                    "utf-8", block, offset + error.start, offset + error.end, error.reason
+                ) from None
+            offset += len(block)
+        decoder.decode(b"", final=True)
 
 
 def _read_json_lines(path: Path, limit: int | None) -> list:
@@ -185,96 +223,70 @@ def _read_json_array(path: Path) -> list:
     return rows
 
 
-def _read_hub(source: SourceSettings, split: str, limit: int | None = None) -> list:
+def _read_hub(source: SourceSettings, split: str, limit: int | None = None):
     import datasets
 
     try:
         if limit:
             stream = datasets.load_dataset(source.hub, source.subset, split=split, streaming=True)
-            return list(stream.take(limit))
-        dataset = datasets.load_dataset(source.hub, source.subset, split=split)
+            return _whole_rows(list(stream.take(limit)))
+        return datasets.load_dataset(source.hub, source.subset, split=split)
     except Exception as error:  # datasets raises many types; the message says what to fix
         raise DataError(
             f"hub:{source.hub} (split {split!r}) could not be loaded: {error}. Offline? "
             "Download it where there is internet, or point `path:` at a local copy."
         ) from None
-    return dataset.to_list()
 
 
 # --- columns and layouts ---------------------------------------------------------------------------------
 
 
-def _map_columns(rows: list, source: SourceSettings) -> list:
-    """`columns: {target: source column}`; a list of source columns is joined with a blank line."""
-    if not source.columns:
-        return rows
-    wanted = {c for value in source.columns.values() for c in ([value] if isinstance(value, str) else value)}
-    first = next((row for row in rows if isinstance(row, dict)), None)
-    missing = sorted(wanted - set(first)) if first is not None else []
-    if missing:
-        raise DataError(f"{source.label}: columns: {missing} not found; the rows have {sorted(first)}")
-    mapped = []
-    for row in rows:
-        if not isinstance(row, dict):
-            mapped.append(row)
-            continue
-        new = {key: value for key, value in row.items() if key not in wanted}
-        for target, column in source.columns.items():
-            if isinstance(column, str):
-                new[target] = row.get(column)
-            else:
-                new[target] = "\n\n".join(str(row[c]).strip() for c in column if row.get(c) not in (None, ""))
-        mapped.append(new)
-    return mapped
+def _first_object(dataset) -> dict | None:
+    """The first row that is an object: layouts are detected, and mapped columns checked, on it."""
+    if WHOLE_ROW not in dataset.column_names:
+        return dataset[0] if len(dataset) else None
+    for item in dataset.select_columns([WHOLE_ROW]):
+        if isinstance(item[WHOLE_ROW], dict):
+            return item[WHOLE_ROW]
+    return None
 
 
-def _convert(rows: list, source: SourceSettings, report: SourceReport) -> list:
-    """Rows in the source's layout -> rows in TRL's formats, with the unused columns counted."""
-    first = next((row for row in rows if isinstance(row, dict)), None)
+def _layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None:
+    """The source's layout: named in the recipe or detected on the first row (None: no object row at all,
+    so each row is counted as malformed)."""
+    if source.columns and first is not None:
+        wanted = {c for value in source.columns.values() for c in ([value] if isinstance(value, str) else value)}
+        missing = sorted(wanted - set(first))
+        if missing:
+            raise DataError(f"{source.label}: columns: {missing} not found; the rows have {sorted(first)}")
+        first = _map_columns(first, source.columns)
     if source.layout:
         layout = layouts.LAYOUTS.get(source.layout)
         if layout is None:
             raise DataError(f"{source.label}: layout: unknown {source.layout!r}; known: {sorted(layouts.LAYOUTS)}")
     else:
         layout = layouts.detect(first)
-        if layout is None:
-            if first is None:
-                return rows  # no object row at all: each is counted as malformed
+        if layout is None and first is not None:
             raise DataError(
                 f"{source.label}: no known layout for rows with columns {sorted(first)}; known layouts: "
                 f"{', '.join(f'{name} ({lay.description})' for name, lay in layouts.LAYOUTS.items())}. Map the "
                 "columns with `columns:` (e.g. {prompt: question, completion: answer}) or name one with `layout:`."
             )
-    if layout.refusal:
+    if layout is not None and layout.refusal:
         raise DataError(f"{source.label}: {layout.refusal}")
-    report.layout = layout.name
-    mapping = f", columns {dict(source.columns)}" if source.columns else ""
-    log.info("%s: layout %s (%s)%s", source.label, layout.name, layout.description, mapping)
-    unused: dict[str, int] = defaultdict(int)
-    read = set(layout.columns) | set(source.columns) | set(PROVENANCE_COLUMNS)
-    converted = []
-    for row in rows:
-        if not isinstance(row, dict):
-            converted.append(row)
-            continue
-        for key, value in row.items():
-            if key not in read and value not in (None, "", [], {}):
-                unused[key] += 1
-        try:
-            converted.append(layout.convert(row))
-        except RowError as error:
-            converted.append(error)
-        except (KeyError, TypeError, AttributeError) as error:
-            converted.append(RowError(f"not a {layout.name} row ({type(error).__name__}: {error})"))
-    report.unused_columns = dict(sorted(unused.items()))
-    if unused:
-        log.warning(
-            "%s: column(s) no layout reads, left out of training: %s (non-empty rows). Map them with "
-            "`columns:` if they matter.",
-            source.label,
-            report.unused_columns,
-        )
-    return converted
+    return layout
+
+
+def _map_columns(row: dict, columns: dict) -> dict:
+    """`columns: {target: source column}`; a list of source columns is joined with a blank line."""
+    wanted = {c for value in columns.values() for c in ([value] if isinstance(value, str) else value)}
+    new = {key: value for key, value in row.items() if key not in wanted}
+    for target, column in columns.items():
+        if isinstance(column, str):
+            new[target] = row.get(column)
+        else:
+            new[target] = "\n\n".join(str(row[c]).strip() for c in column if row.get(c) not in (None, ""))
+    return new
 
 
 # --- checking ------------------------------------------------------------------------------------------
@@ -292,33 +304,15 @@ def _row_chars(row: dict) -> int:
     return sum(len(value) if isinstance(value, str) else len(json.dumps(value, default=str)) for value in values)
 
 
-def rendered_lengths(
-    rows: list[dict], tokenizer, max_length: int, template: str | None = None
-) -> tuple[dict[int, str], set[int]]:
-    """({row index: why the chat template cannot render it}, indices of rows longer than `max_length`
-    tokens once rendered, which the trainer would cut silently). A text of at most max_length UTF-8
-    bytes cannot be longer (a token covers at least one byte), so only longer texts are tokenized;
-    a row longer than `max_chars` is over-long without rendering."""
-    failed, texts, overlong = {}, {}, set()
-    limit = max_chars(tokenizer, max_length)
-    for index, row in enumerate(rows):
-        if _row_chars(row) > limit:
-            overlong.add(index)
-            continue
-        try:
-            texts[index] = tokenizer.apply_chat_template(
-                conversation_of(row),
-                tools=tools_of(row),
-                tokenize=False,
-                chat_template=template,
-                **(row.get("chat_template_kwargs") or {}),
-            )
-        except RENDER_ERRORS as error:
-            failed[index] = f"the chat template fails on it: {type(error).__name__}: {error}"
-    candidates = [i for i, text in texts.items() if len(text.encode()) > max_length]
-    lengths = token_counts(tokenizer, [texts[i] for i in candidates])
-    overlong |= {i for i, length in zip(candidates, lengths, strict=True) if length > max_length}
-    return failed, overlong
+def render(row: dict, tokenizer, template: str | None) -> str:
+    """The row as training renders it (raises one of RENDER_ERRORS where the template cannot)."""
+    return tokenizer.apply_chat_template(
+        conversation_of(row),
+        tools=tools_of(row),
+        tokenize=False,
+        chat_template=template,
+        **(row.get("chat_template_kwargs") or {}),
+    )
 
 
 def token_counts(tokenizer, texts: list[str], chunk: int = 1024) -> list[int]:
@@ -336,65 +330,212 @@ def token_counts(tokenizer, texts: list[str], chunk: int = 1024) -> list[int]:
     return counts
 
 
-def check_rows(
-    rows: list,
-    mode: str,
-    report: SourceReport,
-    on_error: str,
-    tokenizer=None,
-    max_length: int | None = None,
-    template: str | None = None,
-) -> list[dict]:
-    """Canonical rows; malformed ones (and, given the tokenizer, rows the template cannot render or longer
-    than `max_length`) are counted per reason with their row numbers, or abort. `template` is the one
-    training renders with (default: the tokenizer's); where it does not read `reasoning_content`, the
-    trace is written into the content as a `<think>` block instead of vanishing."""
-    valid, numbers = [], []
-    for index, row in enumerate(rows):
+def too_long(max_length: int) -> str:
+    return f"longer than train.max_length ({max_length} tokens): the trainer would cut it"
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """The `Dataset.map` function that turns a batch of a source's rows into canonical rows (`formats.py`),
+    each with its origin (`_source`, `_row`), why it is unusable (`_problem`, "" if usable), its provenance
+    tags and its non-empty columns no layout reads. Given the tokenizer, a row the template cannot render
+    is unusable, and so is one longer than `max_length` tokens: by its characters without rendering, and by
+    counting its tokens where `count_tokens` (otherwise the trainer's own tokenization is read afterwards:
+    `drop_overlong`). A plain, picklable object: `num_proc` workers each get a copy."""
+
+    mode: str
+    source_index: int
+    layout: layouts.Layout | None
+    columns: dict
+    read: frozenset | None  # the columns the layout reads (None: do not count unused ones)
+    chat_template_kwargs: dict
+    tokenizer: object = None
+    template: str | None = None
+    max_length: int | None = None
+    count_tokens: bool = True
+
+    @property
+    def conversation_columns(self) -> tuple[str, ...]:
+        return ("messages",) if self.mode in CONVERSATION_MODES else ("prompt", "completion")
+
+    def features(self):
+        from datasets import Features, Json, List, Value
+
+        return Features(
+            {
+                **{name: List(Json()) for name in (*self.conversation_columns, "tools")},
+                "chat_template_kwargs": Json(),
+                SOURCE: Value("int32"),
+                ROW: Value("int64"),
+                PROBLEM: Value("string"),
+                TAGS: Json(),
+                UNUSED: List(Value("string")),
+            }
+        )
+
+    def __call__(self, batch: dict, indices: list[int]) -> dict:
+        if WHOLE_ROW in batch:
+            rows, errors = batch[WHOLE_ROW], batch[READ_ERROR]
+        else:
+            rows, errors = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)], None
+        out = {name: [] for name in (*self.conversation_columns, "tools", "chat_template_kwargs", *ORIGIN, *CHECKS)}
+        canonical_rows = []
+        for position, (row, index) in enumerate(zip(rows, indices, strict=True)):
+            canonical, problem, tags, unused = None, "", None, []
+            try:
+                if errors is not None and errors[position]:
+                    raise RowError(errors[position])
+                canonical, tags, unused = self._canonical(row)
+            except RowError as error:
+                problem = str(error)
+            canonical_rows.append(canonical)
+            out[SOURCE].append(self.source_index)
+            out[ROW].append(index)
+            out[PROBLEM].append(problem)
+            out[TAGS].append(tags)
+            out[UNUSED].append(unused)
+        if self.tokenizer is not None:
+            self._check_rendering(canonical_rows, out[PROBLEM])
+        for canonical in canonical_rows:
+            for name in (*self.conversation_columns, "tools", "chat_template_kwargs"):
+                out[name].append(canonical.get(name) if canonical else None)
+        return out
+
+    def _canonical(self, row) -> tuple[dict, dict | None, list[str]]:
+        if isinstance(row, dict) and self.columns:
+            row = _map_columns(row, self.columns)
+        tags, unused = None, []
+        if isinstance(row, dict):
+            tags = {key: row[key] for key in PROVENANCE_COLUMNS if row.get(key) is not None} or None
+            if self.read is not None:
+                unused = [key for key, value in row.items() if key not in self.read and value not in EMPTY]
+            if self.layout is not None:
+                try:
+                    row = self.layout.convert(row)
+                except (KeyError, TypeError, AttributeError) as error:
+                    raise RowError(f"not a {self.layout.name} row ({type(error).__name__}: {error})") from None
         try:
-            if isinstance(row, RowError):
-                raise row
-            valid.append(canonical_row(row, mode))
-            numbers.append(index)
-        except RowError as error:
-            if on_error == "abort":
-                raise DataError(f"{report.source}: row {index}: {error}") from None
-            report.bad_rows[str(error) if isinstance(row, RowError) else _reason(error)].append(index)
-    if tokenizer is not None:
-        text = template if template is not None else tokenizer.chat_template
-        if "reasoning_content" not in (text if isinstance(text, str) else str(text)):
-            valid = [fold_reasoning(row) for row in valid]
-    if tokenizer is not None and max_length and valid:
-        failed, overlong = rendered_lengths(valid, tokenizer, max_length, template)
-        too_long = f"longer than train.max_length ({max_length} tokens): the trainer would cut it"
-        problems = sorted({**failed, **{i: too_long for i in overlong}}.items())
-        if problems and on_error == "abort":
-            index, reason = problems[0]
-            raise DataError(f"{report.source}: row {numbers[index]}: {reason}")
-        for index, reason in problems:
-            report.bad_rows[reason].append(numbers[index])
-        valid = [row for i, row in enumerate(valid) if i not in failed and i not in overlong]
-        report.bad_rows = defaultdict(list, {reason: sorted(rows) for reason, rows in report.bad_rows.items()})
-    report.rows_read, report.rows_valid = len(rows), len(valid)
+            canonical = canonical_row(row, self.mode)
+        except RowError as error:  # message positions like `messages[3]` vary per row and would split the count
+            raise RowError(re.sub(r"\[\d+\]", "[i]", str(error))) from None
+        kwargs = {**self.chat_template_kwargs, **(canonical.get("chat_template_kwargs") or {})}
+        return {**canonical, "chat_template_kwargs": kwargs}, tags, unused
+
+    def _check_rendering(self, rows: list[dict | None], problems: list[str]) -> None:
+        text = self.template if self.template is not None else self.tokenizer.chat_template
+        fold = "reasoning_content" not in (text if isinstance(text, str) else str(text))
+        limit = max_chars(self.tokenizer, self.max_length) if self.max_length else None
+        texts = {}
+        for position, row in enumerate(rows):
+            if row is None:
+                continue
+            if fold:  # a template that does not read the trace would drop it: it goes into the content
+                rows[position] = row = fold_reasoning(row)
+            if limit is not None and _row_chars(row) > limit:
+                problems[position] = too_long(self.max_length)
+                continue
+            try:
+                texts[position] = render(row, self.tokenizer, self.template)
+            except RENDER_ERRORS as error:
+                problems[position] = f"the chat template fails on it: {type(error).__name__}: {error}"
+        if self.max_length and self.count_tokens:
+            # A text of at most max_length UTF-8 bytes cannot be longer: a token covers at least one byte.
+            candidates = [i for i, text in texts.items() if len(text.encode()) > self.max_length]
+            lengths = token_counts(self.tokenizer, [texts[i] for i in candidates])
+            for position, length in zip(candidates, lengths, strict=True):
+                if length > self.max_length:
+                    problems[position] = too_long(self.max_length)
+        for position, problem in enumerate(problems):
+            if problem:
+                rows[position] = None
+
+
+def check_source(
+    source: SourceSettings,
+    recipe: Recipe,
+    index: int = 0,
+    split: str | None = None,
+    limit: int | None = None,
+    tokenizer=None,
+    template: str | None = None,
+    max_length: int | None = None,
+    count_tokens: bool = True,
+    inspect: Callable[[str, dict], None] | None = None,
+    on_error: str | None = None,
+):
+    """(Dataset of the source's usable canonical rows, SourceReport). Malformed rows (and, given the
+    tokenizer, rows the template cannot render or longer than `max_length`) are counted per reason with their
+    row numbers, or abort under `on_error: abort` (the recipe's unless given). `template` is the one training
+    renders with (default: the tokenizer's); where it does not read `reasoning_content`, the trace is written
+    into the content as a `<think>` block instead of vanishing. `inspect(source label, provenance)` sees every
+    row's provenance columns (task, source, seen, meta). `index` is the source's place in its mixture."""
+    report = SourceReport(source=source.label)
+    raw = load_source(source, recipe, split, limit)
+    layout = _layout(_first_object(raw), source)
+    report.layout = layout.name if layout else ""
+    if layout is not None and not source.builtin:
+        mapping = f", columns {dict(source.columns)}" if source.columns else ""
+        log.info("%s: layout %s (%s)%s", source.label, layout.name, layout.description, mapping)
+    check = RowCheck(
+        mode=recipe.mode,
+        source_index=index,
+        layout=layout,
+        columns=dict(source.columns),
+        read=None if source.builtin else frozenset((*(layout.columns if layout else ()), *PROVENANCE_COLUMNS)),
+        chat_template_kwargs=dict(source.chat_template_kwargs),
+        tokenizer=tokenizer,
+        template=template,
+        max_length=max_length,
+        count_tokens=count_tokens,
+    )
+    checked = raw.map(
+        check,
+        batched=True,
+        with_indices=True,
+        remove_columns=raw.column_names,
+        features=check.features(),
+        num_proc=recipe.train.get("dataset_num_proc"),
+        desc=f"Checking {source.label}",
+    )
+    on_error = on_error or recipe.data.on_error
+    problems = checked[PROBLEM]
+    usable = [row for row, problem in enumerate(problems) if not problem]
+    for row, problem in enumerate(problems):
+        if problem and on_error == "abort":
+            raise DataError(f"{source.label}: row {row}: {problem}")
+        if problem:
+            report.bad_rows[problem].append(row)
+    if inspect:
+        for tags in checked[TAGS]:
+            if tags:
+                inspect(source.label, tags)
+    unused = Counter(column for columns in checked[UNUSED] for column in columns)
+    report.unused_columns = dict(sorted(unused.items()))
+    if unused:
+        log.warning(
+            "%s: column(s) no layout reads, left out of training: %s (non-empty rows). Map them with "
+            "`columns:` if they matter.",
+            source.label,
+            report.unused_columns,
+        )
+    valid = checked.select(usable) if len(usable) < len(checked) else checked
+    report.rows_read, report.rows_valid = len(checked), len(valid)
     if report.bad_count:
         log.warning("%s: skipped %d malformed row(s): %s", report.source, report.bad_count, report.reasons())
-    return valid
+    return valid.remove_columns(list(CHECKS)), report
 
 
-def _reason(error: RowError) -> str:
-    """Group by reason: message positions like `messages[3]` vary per row and would split the count."""
-    return re.sub(r"\[\d+\]", "[i]", str(error))
-
-
-def size_rows(rows: list[dict], source: SourceSettings, rng: random.Random) -> list[dict]:
+def size_rows(dataset, source: SourceSettings, rng: random.Random):
+    """The rows a source contributes: `samples` drawn without replacement, or `weight` times its rows."""
+    count = len(dataset)
     if source.samples is not None and not source.builtin:
-        if source.samples > len(rows):
-            log.warning("%s: asked for %d rows, it has %d valid: using all", source.label, source.samples, len(rows))
-        return rng.sample(rows, min(source.samples, len(rows)))
+        if source.samples > count:
+            log.warning("%s: asked for %d rows, it has %d valid: using all", source.label, source.samples, count)
+        return dataset.select(rng.sample(range(count), min(source.samples, count)))
     if source.weight is not None:
         whole, fraction = divmod(source.weight, 1)
-        return rows * int(whole) + rng.sample(rows, round(fraction * len(rows)))
-    return list(rows)
+        return dataset.select(list(range(count)) * int(whole) + rng.sample(range(count), round(fraction * count)))
+    return dataset
 
 
 def build_mixture(
@@ -404,28 +545,78 @@ def build_mixture(
     tokenizer=None,
     template: str | None = None,
     inspect: Callable[[str, dict], None] | None = None,
+    count_tokens: bool = True,
 ):
-    """(datasets.Dataset, [SourceReport]) for the given sources of the recipe. Given the tokenizer (and the
-    template training renders with), rows it cannot render or longer than `train.max_length` count as
-    malformed instead of failing or being truncated in the trainer. `inspect`: see `read_source`."""
+    """(datasets.Dataset, [SourceReport]) for the given sources of the recipe: each source checked
+    (`check_source`) and sized, then concatenated and shuffled. Rows keep their origin in `_source` (the
+    source's index) and `_row` (its row number there). Given the tokenizer, rows it cannot render or longer
+    than `train.max_length` count as malformed instead of failing or being cut in the trainer; with
+    `count_tokens=False` the token lengths are left to the trainer's tokenization (`drop_overlong`)."""
     import datasets
 
     rng = random.Random(recipe.seed)
     mixed, reports = [], []
     max_length = recipe.train.get("max_length", SFT_MAX_LENGTH)
-    for source in sources:
-        rows, report = read_source(source, recipe, split, inspect=inspect)
-        valid = check_rows(rows, recipe.mode, report, recipe.data.on_error, tokenizer, max_length, template)
+    for index, source in enumerate(sources):
+        valid, report = check_source(
+            source, recipe, index, split, None, tokenizer, template, max_length, count_tokens, inspect
+        )
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)
-        if not used:
+        if not len(used):
             raise DataError(
                 f"{source.label}: no usable rows ({report.bad_count} malformed of {report.rows_read}: "
                 f"{report.reasons()})"
             )
         log.info("%s: %d rows read, %d valid, %d used", source.label, report.rows_read, report.rows_valid, len(used))
-        mixed += used
+        mixed.append(used)
         reports.append(report)
+    mixture = datasets.concatenate_datasets(mixed) if len(mixed) > 1 else mixed[0]
     if recipe.data.shuffle:
-        rng.shuffle(mixed)
-    return datasets.Dataset.from_list(mixed, features=dataset_features(mixed)), reports
+        order = list(range(len(mixture)))
+        rng.shuffle(order)
+        mixture = mixture.select(order)
+    return mixture, reports
+
+
+def drop_overlong(
+    prepared, mixture, reports: list[SourceReport], max_length: int | None, on_error: str, tokenizer, template
+):
+    """The trainer's tokenized dataset without the rows longer than `max_length` tokens, which it cut: they
+    are counted in the reports (or abort), as `check_source` counts them when it tokenizes itself. Read from
+    the trainer's own tokenization (one pass over the data, not two): a cut row has exactly `max_length`
+    tokens (those are counted again to tell a cut row from one that fits exactly), and a row the cut left
+    without any loss is gone from `prepared`. `mixture` is what the trainer was given (`build_mixture`)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    kept = prepared.select_columns([SOURCE, ROW, "input_ids"]).with_format("arrow")[:]
+    given = mixture.select_columns([SOURCE, ROW]).with_format("arrow")[:]
+    kept_origin = list(zip(kept[SOURCE].to_pylist(), kept[ROW].to_pylist(), strict=True))
+    given_origin = list(zip(given[SOURCE].to_pylist(), given[ROW].to_pylist(), strict=True))
+    overlong = set(given_origin) - set(kept_origin)
+    if max_length is not None:
+        at_limit = np.flatnonzero(pc.greater_equal(pc.list_value_length(kept["input_ids"]), max_length))
+        candidates = {kept_origin[i] for i in at_limit} - overlong
+        where = {origin: position for position, origin in enumerate(given_origin) if origin in candidates}
+        rows = [mixture[where[origin]] for origin in candidates]
+        lengths = token_counts(tokenizer, [render(row, tokenizer, template) for row in rows])
+        overlong |= {origin for origin, length in zip(candidates, lengths, strict=True) if length > max_length}
+    if not overlong:
+        return prepared.remove_columns(list(ORIGIN))
+    reason = too_long(max_length)
+    if on_error == "abort":
+        source, row = next(origin for origin in given_origin if origin in overlong)
+        raise DataError(f"{reports[source].source}: row {row}: {reason}")
+    for source, row in sorted(overlong):
+        reports[source].bad_rows[reason].append(row)
+        reports[source].rows_valid -= 1
+    keep = [position for position, origin in enumerate(kept_origin) if origin not in overlong]
+    used = Counter(kept_origin[position][0] for position in keep)
+    for source, report in enumerate(reports):
+        report.rows_used = used[source]
+        report.bad_rows = defaultdict(list, {reason: sorted(rows) for reason, rows in report.bad_rows.items()})
+        if not report.rows_used:
+            raise DataError(f"{report.source}: no usable rows ({report.bad_count} malformed: {report.reasons()})")
+    log.warning("skipped %d row(s) %s", len(overlong), reason)
+    return prepared.select(keep).remove_columns(list(ORIGIN))

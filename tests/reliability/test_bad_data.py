@@ -3,12 +3,12 @@
 import json
 
 import pytest
-from conftest import short_recipe
+from conftest import FAST_TRAIN, short_recipe
 
 from harness.data.sources import DataError, build_mixture
 from harness.models.loading import ModelError
 from harness.recipe import parse_recipe
-from harness.train import train
+from harness.train import build_trainer, train
 
 GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
 TOOL_CALL = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": "[1]"}}]}
@@ -155,3 +155,34 @@ def test_settings_trl_refuses_together_are_a_clear_error_not_a_traceback(tmp_pat
     recipe = short_recipe("chat", train={"padding_free": True, "max_length": 128})
     with pytest.raises(TrainError, match=r"train: TRL's SFTTrainer refused these settings: .*padding_free"):
         train(recipe, tmp_path / "run")
+
+
+def test_training_reads_overlong_rows_from_the_trainers_tokenization_exactly(tmp_path, tokenizer):
+    """Without packing the trainer's own token counts decide (one tokenization): a row of exactly
+    max_length tokens trains, one token more is reported as over-long, as build_mixture reports it."""
+    from harness.data.formats import conversation_of
+
+    fits = GOOD
+    length = len(tokenizer.apply_chat_template(conversation_of(fits), tokenize=True, return_dict=True)["input_ids"])
+    longer = {"messages": [{"role": "user", "content": "Hi there"}, GOOD["messages"][1]]}
+    assert len(tokenizer.apply_chat_template(longer["messages"], tokenize=True, return_dict=True)["input_ids"]) > length
+    write_rows(tmp_path / "rows.jsonl", [fits, longer, EVERY_KIND[10][0], fits])
+    recipe = parse_recipe(
+        {
+            "name": "t",
+            "mode": "chat",
+            "data": {"sources": [{"path": "rows.jsonl"}]},
+            "train": {**FAST_TRAIN, "max_length": length},
+        },
+        source=tmp_path / "recipe.yaml",
+    )
+    trainer, _ = build_trainer(recipe, tmp_path / "run")
+    report = json.loads((tmp_path / "run" / "data" / "report.json").read_text())["train"][0]
+    assert report["bad_rows"] == {
+        f"longer than train.max_length ({length} tokens): the trainer would cut it": {"count": 2, "rows": [1, 2]}
+    }
+    assert report["rows_used"] == 2 and len(trainer.train_dataset) == 2
+    assert [len(ids) for ids in trainer.train_dataset["input_ids"]] == [length, length]
+    assert "_row" not in trainer.train_dataset.column_names
+    _, [counted] = build_mixture(recipe, recipe.data.sources, tokenizer=tokenizer)  # counting itself: the same
+    assert counted.as_dict()["bad_rows"] == report["bad_rows"]
