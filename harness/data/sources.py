@@ -351,7 +351,9 @@ class RowCheck:
     chat_template_kwargs: dict
     tokenizer: object = None
     template: str | None = None
+    fold: bool = False  # the template does not read `reasoning_content`: the trace goes into the content
     max_length: int | None = None
+    char_limit: int | None = None  # `max_chars`: longer rows are over-long without rendering
     count_tokens: bool = True
 
     @property
@@ -418,20 +420,17 @@ class RowCheck:
             canonical = canonical_row(row, self.mode)
         except RowError as error:  # message positions like `messages[3]` vary per row and would split the count
             raise RowError(re.sub(r"\[\d+\]", "[i]", str(error))) from None
-        kwargs = {**self.chat_template_kwargs, **(canonical.get("chat_template_kwargs") or {})}
+        kwargs = {**(canonical.get("chat_template_kwargs") or {}), **self.chat_template_kwargs}
         return {**canonical, "chat_template_kwargs": kwargs}, tags, unused
 
     def _check_rendering(self, rows: list[dict | None], problems: list[str]) -> None:
-        text = self.template if self.template is not None else self.tokenizer.chat_template
-        fold = "reasoning_content" not in (text if isinstance(text, str) else str(text))
-        limit = max_chars(self.tokenizer, self.max_length) if self.max_length else None
         texts = {}
         for position, row in enumerate(rows):
             if row is None:
                 continue
-            if fold:  # a template that does not read the trace would drop it: it goes into the content
+            if self.fold:
                 rows[position] = row = fold_reasoning(row)
-            if limit is not None and _row_chars(row) > limit:
+            if self.char_limit is not None and _row_chars(row) > self.char_limit:
                 problems[position] = too_long(self.max_length)
                 continue
             try:
@@ -476,6 +475,7 @@ def check_source(
     if layout is not None and not source.builtin:
         mapping = f", columns {dict(source.columns)}" if source.columns else ""
         log.info("%s: layout %s (%s)%s", source.label, layout.name, layout.description, mapping)
+    reads_trace = tokenizer is not None and "reasoning_content" in str(template or tokenizer.chat_template)
     check = RowCheck(
         mode=recipe.mode,
         source_index=index,
@@ -485,7 +485,9 @@ def check_source(
         chat_template_kwargs=dict(source.chat_template_kwargs),
         tokenizer=tokenizer,
         template=template,
+        fold=tokenizer is not None and not reads_trace,
         max_length=max_length,
+        char_limit=max_chars(tokenizer, max_length) if tokenizer is not None and max_length else None,
         count_tokens=count_tokens,
     )
     checked = raw.map(
