@@ -108,7 +108,7 @@ def overhead_case(name: str, work: Path, steps: int, repeats: int, recipe: str, 
 
 def prepare_overhead(work: Path, steps: int, recipe_path: str, extra: list[str]) -> None:
     """The exact rows, model and SFTConfig `harness train` uses, for the bare script."""
-    from harness.data.sources import build_mixture
+    from harness.data.sources import ORIGIN, build_mixture
     from harness.models.loading import load_tokenizer, resolve_model
     from harness.recipe import load_recipe
 
@@ -116,7 +116,7 @@ def prepare_overhead(work: Path, steps: int, recipe_path: str, extra: list[str])
     model = resolve_model(recipe.model.name, recipe.model.tiny, recipe.seed)
     (work / "model").symlink_to(model)
     dataset, _ = build_mixture(recipe, recipe.data.sources, tokenizer=load_tokenizer(model))
-    dataset.to_json(str(work / "data.jsonl"))
+    dataset.remove_columns(list(ORIGIN)).to_json(str(work / "data.jsonl"))  # the harness's bookkeeping
     out = work / "probe"
     subprocess.run(
         HARNESS
