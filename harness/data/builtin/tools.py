@@ -4,11 +4,8 @@ Categories (as BFCL names them): `simple` (one tool offered, one call), `multipl
 one right), `parallel` (two calls in one turn), `irrelevance` (no offered tool fits: answer in words),
 and `response` (a tool result comes back and the assistant answers from it). `UNSEEN_TOOLS` never
 appear in train or validation rows: on the test split they check that the model reads the schema it
-is given instead of recalling tools it was trained on. Training rows can also use synthetic tools
-(`synthetic_share`): names, parameters and phrasings drawn from a large space, so that nine tools cannot
-be memorized and the name and arguments of a call must be read from the schema offered (the idea of the
-generated APIs of ToolACE and APIGen). Arguments are stored as JSON strings, as Arrow cannot hold argument
-values of mixed types.
+is given instead of recalling tools it was trained on. Arguments are stored as JSON strings, as Arrow
+cannot hold argument values of mixed types.
 """
 
 from __future__ import annotations
@@ -333,59 +330,17 @@ UNSEEN_TOOLS = [
 ]
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "response")
 
-# Synthetic tools: `<verb>_<object>` over words no evaluated tool uses, one to three parameters each.
-SYNTHETIC_VERBS = ["open", "rate", "track", "cancel", "share", "rename", "archive", "print", "pause", "scan", "sync"]
-SYNTHETIC_OBJECTS = ["note", "file", "ticket", "song", "room", "photo", "event", "plant", "card", "parcel", "invoice"]
-# parameter -> (JSON type, description, how a request says it, how to draw a value)
-SYNTHETIC_PARAMETERS = {
-    "person": ("string", "Who it is for", "for {}", lambda rng: rng.choice(PEOPLE).title()),
-    "city": ("string", "City name", "in {}", lambda rng: rng.choice(CITIES)),
-    "day": ("string", "Day of the week", "on {}", lambda rng: rng.choice(DAYS)),
-    "count": ("integer", "How many", "{} times", lambda rng: rng.randint(2, 30)),
-    "code": (
-        "string",
-        "Reference code",
-        "with code {}",
-        lambda rng: f"{rng.choice('ABCDEFGHJK')}{rng.randint(10, 999)}",
-    ),
-    "year": ("integer", "Year", "of {}", lambda rng: rng.randint(1950, 2030)),
-    "price": ("number", "Price in dollars", "at {} dollars", lambda rng: rng.randint(2, 900)),
-    "country": ("string", "Country name", "from {}", lambda rng: rng.choice(COUNTRIES)),
-    "language": ("string", "Language", "in {}", lambda rng: rng.choice(LANGUAGES)),
-}
-
-
-def _synthetic_tool(rng: random.Random) -> Tool:
-    verb, thing = rng.choice(SYNTHETIC_VERBS), rng.choice(SYNTHETIC_OBJECTS)
-    names = rng.sample(sorted(SYNTHETIC_PARAMETERS), rng.randint(1, 3))
-    required = names[: rng.randint(1, len(names))]
-    properties = {
-        name: {"type": SYNTHETIC_PARAMETERS[name][0], "description": SYNTHETIC_PARAMETERS[name][1]} for name in names
-    }
-
-    def request(rng: random.Random) -> tuple[str, dict]:
-        given = required + [name for name in names if name not in required and rng.random() < 0.5]
-        arguments = {name: SYNTHETIC_PARAMETERS[name][3](rng) for name in given}
-        said = " ".join(SYNTHETIC_PARAMETERS[name][2].format(arguments[name]) for name in given)
-        opening = rng.choice([f"{verb.title()} the {thing}", f"Please {verb} a {thing}", f"I want to {verb} a {thing}"])
-        return f"{opening} {said}.", arguments
-
-    description = f"{verb.title()} a {thing}."
-    return Tool(_schema(f"{verb}_{thing}", description, properties, required), request, _respond_number("id", ""))
-
 
 def _call(name: str, arguments: dict) -> dict:
     return {"type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
 
 
-def _example(rng: random.Random, split: str, unseen_share: float, synthetic_share: float) -> tuple[str, dict]:
+def _example(rng: random.Random, split: str, unseen_share: float) -> tuple[str, dict]:
     category = rng.choice(CATEGORIES)
     use_unseen = split == "test" and rng.random() < unseen_share
-    synthetic = synthetic_share > 0 and split != "test" and rng.random() < synthetic_share
-    tool = _synthetic_tool(rng) if synthetic else rng.choice(UNSEEN_TOOLS if use_unseen else TOOLS)
-    others = [t for t in TOOLS + (UNSEEN_TOOLS if split == "test" else []) if t is not tool]
-    distractors = [_synthetic_tool(rng), rng.choice(others)] if synthetic else rng.sample(others, 2)
-    distractors = [t for t in distractors if t.name != tool.name] or [rng.choice(others)]
+    pool = UNSEEN_TOOLS if use_unseen else TOOLS
+    tool = rng.choice(pool)
+    distractors = rng.sample([t for t in TOOLS + (UNSEEN_TOOLS if split == "test" else []) if t is not tool], 2)
     if category == "simple":
         offered = [tool]
     elif category == "irrelevance":
@@ -423,13 +378,11 @@ def _example(rng: random.Random, split: str, unseen_share: float, synthetic_shar
             "task": f"tools/{category}",
             "category": category,
             "tool": tool.name,
-            "tool_set": "unseen" if use_unseen else "synthetic" if synthetic else "seen",
+            "tool_set": "unseen" if use_unseen else "seen",
         },
     }
     return key, row
 
 
-def generate(split: str, n: int, seed: int = 0, unseen_share: float = 0.3, synthetic_share: float = 0.0) -> list[dict]:
-    """`unseen_share`: of test rows, those over tools training never sees; `synthetic_share`: of train and
-    validation rows, those over synthetic tools."""
-    return draw(lambda rng: _example(rng, split, unseen_share, synthetic_share), split, n, seed, namespace="tools")
+def generate(split: str, n: int, seed: int = 0, unseen_share: float = 0.3) -> list[dict]:
+    return draw(lambda rng: _example(rng, split, unseen_share), split, n, seed, namespace="tools")
