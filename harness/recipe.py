@@ -101,6 +101,11 @@ class SourceSettings(Strict):
     split: str = "train"
     samples: int | None = Field(None, ge=1)
     weight: float | None = Field(None, gt=0)
+    streaming: bool = Field(
+        False,
+        description="Read only the first `samples` rows, as a stream, instead of loading (and, from the hub, "
+        "downloading) the whole dataset first",
+    )
     layout: str | None = Field(
         None,
         description="How rows are laid out: messages, prompt_completion, sharegpt, hermes, xlam, alpaca, "
@@ -126,6 +131,8 @@ class SourceSettings(Strict):
             raise ValueError("give samples or weight, not both")
         if self.builtin and self.weight is not None:
             raise ValueError("a built-in source is sized with samples, not weight")
+        if self.streaming and (self.builtin or self.samples is None):
+            raise ValueError("streaming reads the first `samples` rows of a file or hub dataset: give samples")
         return self
 
     _path_as_written: str | None = PrivateAttr(None)  # before the recipe's loading made it absolute

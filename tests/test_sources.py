@@ -87,6 +87,22 @@ def test_abort_mode_stops_at_the_first_bad_row_naming_it(tmp_path):
         build_mixture(recipe, recipe.data.sources)
 
 
+def test_a_streaming_source_reads_only_its_first_rows(tmp_path):
+    from harness.recipe import RecipeError
+
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(8)
+    ]
+    write_jsonl(tmp_path / "big.jsonl", rows[:5] + ["{cut"] + rows[5:])  # the bad line is past the first 5
+    recipe = recipe_for(tmp_path, [{"path": "big.jsonl", "samples": 5, "streaming": True}])
+    dataset, [report] = build_mixture(recipe, recipe.data.sources)
+    assert report.rows_read == 5 and report.bad_count == 0
+    assert sorted(row["messages"][0]["content"] for row in dataset) == [f"q{i}" for i in range(5)]
+    with pytest.raises(RecipeError, match="streaming reads the first `samples` rows"):
+        recipe_for(tmp_path, [{"path": "big.jsonl", "streaming": True}])
+
+
 def test_missing_file_and_missing_column_are_clear(tmp_path):
     recipe = recipe_for(tmp_path, [{"path": "absent.jsonl"}])
     with pytest.raises(DataError, match="absent.jsonl: no such data file"):

@@ -101,6 +101,8 @@ def load_source(source: SourceSettings, recipe: Recipe, split: str | None = None
         except (TypeError, ValueError) as error:
             raise DataError(f"{source.label}: {error}") from None
         return _whole_rows(rows)
+    if source.streaming:  # the first rows only: a jsonl or csv file's first lines, a hub dataset's stream
+        limit = min(limit or source.samples, source.samples)
     if source.path:
         return _read_file(Path(source.path), limit)
     return _read_hub(source, split, limit)
@@ -227,7 +229,7 @@ def _read_hub(source: SourceSettings, split: str, limit: int | None = None):
     import datasets
 
     try:
-        if limit:
+        if limit:  # streamed: nothing past the first rows is downloaded
             stream = datasets.load_dataset(source.hub, source.subset, split=split, streaming=True)
             return _whole_rows(list(stream.take(limit)))
         return datasets.load_dataset(source.hub, source.subset, split=split)
