@@ -60,6 +60,9 @@ def test_a_file_with_every_kind_of_bad_row_is_reported_per_reason_with_row_numbe
             reason,
         )
     assert report.as_dict()["rows_bad"] == len(expected_bad)
+    two = recipe.model_copy(update={"train": {**recipe.train, "dataset_num_proc": 2}})
+    dataset_of_two, [report_of_two] = build_mixture(two, two.data.sources, tokenizer=tokenizer)  # two processes
+    assert report_of_two.as_dict() == report.as_dict() and dataset_of_two["messages"] == dataset["messages"]
 
 
 def test_abort_names_the_first_bad_row_and_an_overlong_one(tmp_path, tokenizer):
