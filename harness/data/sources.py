@@ -478,12 +478,13 @@ def check_source(
         mapping = f", columns {dict(source.columns)}" if source.columns else ""
         log.info("%s: layout %s (%s)%s", source.label, layout.name, layout.description, mapping)
     reads_trace = tokenizer is not None and "reasoning_content" in str(template or tokenizer.chat_template)
+    layout_columns = layout.columns if layout else ()
     check = RowCheck(
         mode=recipe.mode,
         source_index=index,
         layout=layout,
         columns=dict(source.columns),
-        read=None if source.builtin else frozenset((*(layout.columns if layout else ()), *PROVENANCE_COLUMNS)),
+        read=None if source.builtin else frozenset((*layout_columns, *source.columns, *PROVENANCE_COLUMNS)),
         chat_template_kwargs=dict(source.chat_template_kwargs),
         tokenizer=tokenizer,
         template=template,
