@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.data.formats import RowError, canonical_row, fold_reasoning
-from harness.data.sources import DataError, build_mixture
+from harness.data.sources import DataError, build_mixture, check_source
 from harness.recipe import parse_recipe
 
 GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
@@ -42,6 +42,9 @@ def test_every_local_file_format_loads(tmp_path, suffix):
     assert len(dataset) == 6 and reports[0].rows_used == 6
     row = dataset[0]
     assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+    recipe = recipe_for(tmp_path, [{"path": path.name}], mode="instruct")
+    first, report = check_source(recipe.data.sources[0], recipe, limit=2)  # what `harness validate` reads
+    assert report.rows_read == 2 and [row["completion"][0]["content"] for row in first] == ["0", "1"]
 
 
 def test_malformed_rows_are_counted_per_reason_with_row_numbers(tmp_path):

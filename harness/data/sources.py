@@ -101,7 +101,7 @@ def load_source(source: SourceSettings, recipe: Recipe, split: str | None = None
         except (TypeError, ValueError) as error:
             raise DataError(f"{source.label}: {error}") from None
         return _whole_rows(rows)
-    if source.streaming:  # the first rows only: a jsonl or csv file's first lines, a hub dataset's stream
+    if source.streaming:  # the first rows only: a file's first lines or records, a hub dataset's stream
         limit = min(limit or source.samples, source.samples)
     if source.path:
         return _read_file(Path(source.path), limit)
@@ -138,19 +138,22 @@ def _read_file(path: Path, limit: int | None = None):
         if limit is not None and not is_array:
             return _whole_rows(_read_json_lines(path, limit))
         try:
-            return _load_file("json", path)
+            return _load_file("json", path, limit)
         except DataError:  # a line Arrow cannot read, or clashing types: each row read (and judged) alone
-            return _whole_rows(_read_json_array(path) if is_array else _read_json_lines(path, None))
+            return _whole_rows(_read_json_array(path)[:limit] if is_array else _read_json_lines(path, None))
     if kind == "csv":
         return _read_csv(path, limit)
-    dataset = _load_file(kind, path)
-    return dataset.select(range(min(limit, len(dataset)))) if limit else dataset
+    return _load_file(kind, path, limit)
 
 
-def _load_file(kind: str, path: Path, **options):
+def _load_file(kind: str, path: Path, limit: int | None = None, **options):
+    """The file through `load_dataset`; with `limit`, only its first rows, streamed."""
     import datasets
 
     try:
+        if limit is not None:
+            stream = datasets.load_dataset(kind, data_files=str(path), split="train", streaming=True, **options)
+            return _whole_rows(list(stream.take(limit)))
         return datasets.load_dataset(kind, data_files=str(path), split="train", **options)
     except Exception as error:  # arrow raises many types for a broken file; the message names it
         raise DataError(f"{path}: not a readable {kind} file ({type(error).__name__}: {error})") from None
