@@ -605,8 +605,9 @@ def drop_overlong(
     overlong = set(given_origin) - set(kept_origin)
     if max_length is not None:
         at_limit = np.flatnonzero(pc.greater_equal(pc.list_value_length(kept["input_ids"]), max_length))
-        candidates = {kept_origin[i] for i in at_limit} - overlong
-        where = {origin: position for position, origin in enumerate(given_origin) if origin in candidates}
+        candidates = sorted({kept_origin[i] for i in at_limit} - overlong)  # a list: rows and lengths pair up
+        wanted = set(candidates)
+        where = {origin: position for position, origin in enumerate(given_origin) if origin in wanted}
         rows = [mixture[where[origin]] for origin in candidates]
         lengths = token_counts(tokenizer, [render(row, tokenizer, template) for row in rows])
         overlong |= {origin for origin, length in zip(candidates, lengths, strict=True) if length > max_length}
