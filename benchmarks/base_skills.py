@@ -1,0 +1,152 @@
+"""What a base model can do before fine-tuning, and whether the tuned models use it.
+
+    python benchmarks/base_skills.py                              # the shipped base (embedded)
+    python benchmarks/base_skills.py --model DIR --tuned RUN ...  # another base; tuned tools/instruct runs
+
+The unmet targets of issue 13 rest on skills the fine-tunes cannot create in minutes, so a candidate base is
+worth measuring before the recipes are run on it. Greedy, in the pretraining corpus's own plain-text forms
+(`harness/data/builtin/corpus.py`), on items it never saw:
+- near: a random sequence written again right after it (what the chat and tools recipes copy with);
+- far: the same, 150-450 tokens of other documents later (a call copies its name from a tool list that far up);
+- recall: a fact stated among others, asked about ("Where does Tom live?\nTom lives in" -> the city);
+- dictionary: the translation test pairs of the instruct suite, in the corpus's dictionary forms;
+- schema: an unseen tool's schema, its request, then `<tool_call>{"name": "` -> the offered tool's name.
+For a tuned tools run (`--tuned`): of the calls due on unseen tools, the share that name a tool that was
+offered, and the share that name one of the nine training tools instead (a recalled tool). For a tuned
+instruct run: its exact answers on the same translation pairs the dictionary probe asks the base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from pathlib import Path
+
+from common import save, table
+
+N = 60
+
+
+def continuation(model, tokenizer, prompt: str, tokens: int) -> str:
+    import torch
+
+    ids = tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**ids, max_new_tokens=tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def cases(tokenizer) -> dict[str, list[tuple[str, str]]]:
+    """Skill -> [(prompt, expected start of the continuation)]."""
+    from harness.data.builtin import corpus, generate
+    from harness.data.builtin.instruct import LANGUAGES, VOCABULARY
+
+    rng = random.Random("base-skills")
+    near, far, recall = [], [], []
+    for _ in range(N):
+        sequence = " ".join(corpus.random_token(rng) for _ in range(rng.randint(3, 8)))
+        near.append((f"Line: {sequence}\nAgain:", f" {sequence}"))
+        filler = ""
+        target = rng.randint(150, 450)
+        while len(tokenizer(filler)["input_ids"]) < target:
+            filler += corpus.KINDS[rng.choice(["record", "facts", "list", "arithmetic"])](rng) + "\n"
+        far.append((f"Line: {sequence}\n{filler}Again:", f" {sequence}"))
+        people = rng.sample(corpus.NAMES, 3)
+        homes = [rng.choice(corpus.CITIES) for _ in people]
+        statements = " ".join(f"{person} lives in {home}." for person, home in zip(people, homes, strict=True))
+        asked = rng.randrange(3)
+        recall.append((f"{statements}\nWhere does {people[asked]} live?\n{people[asked]} lives in", f" {homes[asked]}"))
+    dictionary = []
+    for row in generate("instruct", "test", 400, families=["translate_word"]):
+        entry = next(e for e in VOCABULARY if e[0] == row["meta"]["key"].split(":")[-1])
+        target = LANGUAGES.index(row["meta"]["language"])
+        if target == 0:  # the corpus names English last: "fr: chat / en: cat"
+            dictionary.append((f"fr: {entry[1]} / en:", f" {entry[0]}"))
+        else:  # and the others in a row: "cat = chat = Katze = gato"
+            dictionary.append((" = ".join(entry[:target]) + " =", f" {entry[target]}"))
+    schema = []
+    for row in generate("tools", "test", 400, unseen_share=1.0):
+        if row["meta"]["category"] != "simple":
+            continue
+        tools = "\n".join(json.dumps(tool, ensure_ascii=False) for tool in json.loads(row["tools"]))
+        request = row["messages"][0]["content"]
+        schema.append((f'<tools>\n{tools}\n</tools>\n{request}\n<tool_call>{{"name": "', row["meta"]["tool"]))
+    return {"near": near, "far": far, "recall": recall, "dictionary": dictionary, "schema": schema[:N]}
+
+
+def probe_base(reference: str) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.models.loading import resolve_model
+
+    path = resolve_model(reference)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    result = {}
+    for skill, items in cases(tokenizer).items():
+        hits = sum(continuation(model, tokenizer, prompt, 24).startswith(expected) for prompt, expected in items)
+        result[skill] = {"rate": round(hits / len(items), 3), "n": len(items)}
+    return result
+
+
+def schema_reading(run: Path) -> dict:
+    """Of a tuned tools run's calls due on unseen tools: named an offered tool / named a training tool."""
+    from harness.data.builtin.tools import TOOLS
+    from harness.models.tool_calls import ParseError, parse_tool_calls
+
+    trained = {tool.name for tool in TOOLS}
+    offered = recalled = due = 0
+    for line in (run / "eval" / "tuned" / "tools" / "samples.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["meta"].get("tool_set") != "unseen" or not isinstance(record["reference"], list):
+            continue  # a call on a training tool, or the answer after a tool's result
+        if not record["reference"]:
+            continue  # no call due (irrelevance)
+        due += 1
+        names = set(re.findall(r'"function": \{"name": "([^"]+)"', record["prompt"]))
+        try:
+            called = [call["name"] for call in parse_tool_calls(record["outputs"][0])]
+        except ParseError:
+            continue
+        offered += bool(called) and called[0] in names
+        recalled += bool(called) and called[0] in trained
+    return {"offered": round(offered / due, 3), "recalled": round(recalled / due, 3), "n": due}
+
+
+def translations(run: Path) -> dict:
+    """A tuned instruct run's exact answers on the translation test pairs (the dictionary probe's pairs)."""
+    records = [
+        json.loads(line) for line in (run / "eval" / "tuned" / "instruct" / "samples.jsonl").read_text().splitlines()
+    ]
+    hits = [r["verdicts"][0]["correct"] for r in records if r["meta"]["task"] == "translate_word"]
+    return {"rate": round(sum(hits) / len(hits), 3), "n": len(hits)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", help="a base model (default: embedded); repeatable")
+    parser.add_argument("--tuned", action="append", type=Path, default=[], help="a tools or instruct run folder")
+    args = parser.parse_args()
+    bases = {reference: probe_base(reference) for reference in args.model or ["embedded"]}
+    skills = ["near", "far", "recall", "dictionary", "schema"]
+    rows = [
+        [reference, *(f"{100 * result[s]['rate']:.0f}% (n={result[s]['n']})" for s in skills)]
+        for reference, result in bases.items()
+    ]
+    print(table(["base", *skills], rows))
+    tools = {run.name: schema_reading(run) for run in args.tuned if (run / "eval/tuned/tools").is_dir()}
+    if tools:
+        rows = [[run, f"{100 * r['offered']:.0f}%", f"{100 * r['recalled']:.0f}%", r["n"]] for run, r in tools.items()]
+        print("\n" + table(["tuned tools run", "calls an offered tool", "calls a training tool", "calls due"], rows))
+    instruct = {run.name: translations(run) for run in args.tuned if (run / "eval/tuned/instruct").is_dir()}
+    if instruct:
+        rows = [[run, f"{100 * r['rate']:.0f}% (n={r['n']})"] for run, r in instruct.items()]
+        print("\n" + table(["tuned instruct run", "translation test pairs right"], rows))
+    tuned = {"tools": tools, "instruct": instruct}
+    print(f"\nwritten: {save('base_skills', {'bases': bases, 'tuned': tuned})}")
+
+
+if __name__ == "__main__":
+    main()
