@@ -11,9 +11,9 @@ worth measuring before the recipes are run on it. Greedy, in the pretraining cor
 - recall: a fact stated among others, asked about ("Where does Tom live?\nTom lives in" -> the city);
 - dictionary: the translation test pairs of the instruct suite, in the corpus's dictionary forms;
 - schema: an unseen tool's schema, its request, then `<tool_call>{"name": "` -> the offered tool's name.
-For a tuned tools run (`--tuned`): of the calls due on unseen tools, the share that name a tool that was
-offered, and the share that name one of the nine training tools instead (a recalled tool). For a tuned
-instruct run: its exact answers on the same translation pairs the dictionary probe asks the base.
+For a tuned tools run (`--tuned`): of the answers due on unseen tools, the share whose calls all name an offered
+tool (the scorer's judgement), and the share whose first call names one of the nine training tools (recalled).
+For a tuned instruct run: its exact answers on the same translation pairs the dictionary probe asks the base.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 from pathlib import Path
 
 from common import save, table
@@ -92,34 +91,33 @@ def probe_base(reference: str) -> dict:
 
 
 def schema_reading(run: Path) -> dict:
-    """Of a tuned tools run's calls due on unseen tools: named an offered tool / named a training tool."""
+    """Of a tuned tools run's answers due on unseen tools: calls only offered tools / first calls a training tool."""
     from harness.data.builtin.tools import TOOLS
     from harness.models.tool_calls import ParseError, parse_tool_calls
+    from harness.report.leaderboard import suite_records
 
     trained = {tool.name for tool in TOOLS}
     offered = recalled = due = 0
-    for line in (run / "eval" / "tuned" / "tools" / "samples.jsonl").read_text().splitlines():
-        record = json.loads(line)
+    for record in suite_records(run / "eval" / "tuned" / "tools"):
         if record["meta"].get("tool_set") != "unseen" or not isinstance(record["reference"], list):
             continue  # a call on a training tool, or the answer after a tool's result
         if not record["reference"]:
             continue  # no call due (irrelevance)
         due += 1
-        names = set(re.findall(r'"function": \{"name": "([^"]+)"', record["prompt"]))
         try:
             called = [call["name"] for call in parse_tool_calls(record["outputs"][0])]
         except ParseError:
             continue
-        offered += bool(called) and called[0] in names
+        offered += bool(called) and not record["verdicts"][0]["details"]["hallucinated"]  # the scorer's judgement
         recalled += bool(called) and called[0] in trained
     return {"offered": round(offered / due, 3), "recalled": round(recalled / due, 3), "n": due}
 
 
 def translations(run: Path) -> dict:
     """A tuned instruct run's exact answers on the translation test pairs (the dictionary probe's pairs)."""
-    records = [
-        json.loads(line) for line in (run / "eval" / "tuned" / "instruct" / "samples.jsonl").read_text().splitlines()
-    ]
+    from harness.report.leaderboard import suite_records
+
+    records = suite_records(run / "eval" / "tuned" / "instruct")
     hits = [r["verdicts"][0]["correct"] for r in records if r["meta"]["task"] == "translate_word"]
     return {"rate": round(sum(hits) / len(hits), 3), "n": len(hits)}
 
