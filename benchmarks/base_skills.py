@@ -19,75 +19,20 @@ For a tuned instruct run: its exact answers on the same translation pairs the di
 from __future__ import annotations
 
 import argparse
-import json
-import random
 from pathlib import Path
 
 from common import save, table
-
-N = 60
-
-
-def continuation(model, tokenizer, prompt: str, tokens: int) -> str:
-    import torch
-
-    ids = tokenizer(prompt, return_tensors="pt")
-    with torch.inference_mode():
-        out = model.generate(**ids, max_new_tokens=tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
-
-
-def cases(tokenizer) -> dict[str, list[tuple[str, str]]]:
-    """Skill -> [(prompt, expected start of the continuation)]."""
-    from harness.data.builtin import corpus, generate
-    from harness.data.builtin.instruct import LANGUAGES, VOCABULARY
-
-    rng = random.Random("base-skills")
-    near, far, recall = [], [], []
-    for _ in range(N):
-        sequence = " ".join(corpus.random_token(rng) for _ in range(rng.randint(3, 8)))
-        near.append((f"Line: {sequence}\nAgain:", f" {sequence}"))
-        filler = ""
-        target = rng.randint(150, 450)
-        while len(tokenizer(filler)["input_ids"]) < target:
-            filler += corpus.KINDS[rng.choice(["record", "facts", "list", "arithmetic"])](rng) + "\n"
-        far.append((f"Line: {sequence}\n{filler}Again:", f" {sequence}"))
-        people = rng.sample(corpus.NAMES, 3)
-        homes = [rng.choice(corpus.CITIES) for _ in people]
-        statements = " ".join(f"{person} lives in {home}." for person, home in zip(people, homes, strict=True))
-        asked = rng.randrange(3)
-        recall.append((f"{statements}\nWhere does {people[asked]} live?\n{people[asked]} lives in", f" {homes[asked]}"))
-    dictionary = []
-    for row in generate("instruct", "test", 400, families=["translate_word"]):
-        entry = next(e for e in VOCABULARY if e[0] == row["meta"]["key"].split(":")[-1])
-        target = LANGUAGES.index(row["meta"]["language"])
-        if target == 0:  # the corpus names English last: "fr: chat / en: cat"
-            dictionary.append((f"fr: {entry[1]} / en:", f" {entry[0]}"))
-        else:  # and the others in a row: "cat = chat = Katze = gato"
-            dictionary.append((" = ".join(entry[:target]) + " =", f" {entry[target]}"))
-    schema = []
-    for row in generate("tools", "test", 400, unseen_share=1.0):
-        if row["meta"]["category"] != "simple":
-            continue
-        tools = "\n".join(json.dumps(tool, ensure_ascii=False) for tool in json.loads(row["tools"]))
-        request = row["messages"][0]["content"]
-        schema.append((f'<tools>\n{tools}\n</tools>\n{request}\n<tool_call>{{"name": "', row["meta"]["tool"]))
-    return {"near": near, "far": far, "recall": recall, "dictionary": dictionary, "schema": schema[:N]}
 
 
 def probe_base(reference: str) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness.models.loading import resolve_model
+    from harness.models.probes import probe
 
     path = resolve_model(reference)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
-    result = {}
-    for skill, items in cases(tokenizer).items():
-        hits = sum(continuation(model, tokenizer, prompt, 24).startswith(expected) for prompt, expected in items)
-        result[skill] = {"rate": round(hits / len(items), 3), "n": len(items)}
-    return result
+    return probe(AutoModelForCausalLM.from_pretrained(path), tokenizer)
 
 
 def schema_reading(run: Path) -> dict:
@@ -128,7 +73,8 @@ def main() -> None:
     parser.add_argument("--tuned", action="append", type=Path, default=[], help="a tools or instruct run folder")
     args = parser.parse_args()
     bases = {reference: probe_base(reference) for reference in args.model or ["embedded"]}
-    skills = ["near", "far", "recall", "dictionary", "schema"]
+    from harness.models.probes import SKILLS as skills
+
     rows = [
         [reference, *(f"{100 * result[s]['rate']:.0f}% (n={result[s]['n']})" for s in skills)]
         for reference, result in bases.items()

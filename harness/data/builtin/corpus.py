@@ -164,6 +164,91 @@ def _words(rng):
     return rng.choice(forms)
 
 
+def _far_repeat(rng):
+    """A sequence, a few hundred tokens of other documents, then the sequence again: copying from far up, as a
+    tool call copies a name from a tool list hundreds of tokens earlier."""
+    sequence = " ".join(random_token(rng) for _ in range(rng.randint(3, 10)))
+    filler = "\n".join(
+        KINDS[rng.choice(["record", "facts", "list", "arithmetic", "words"])](rng) for _ in range(rng.randint(2, 10))
+    )
+    first, again = rng.choice(
+        [
+            ("Line: {s}", "Again: {s}"),
+            ("Code: {s}", "The code was {s}"),
+            ("Remember: {s}", "Recall: {s}"),
+            ("{s}", "{s}"),
+        ]
+    )
+    return f"{first.format(s=sequence)}\n{filler}\n{again.format(s=sequence)}"
+
+
+def _api_tool(rng, name: str) -> tuple[dict, dict]:
+    """An invented tool's JSON schema and the arguments of one call to it."""
+    fields = rng.sample(sorted(FIELDS), rng.randint(1, 3))
+    types = {bool: "boolean", int: "integer", str: "string"}
+    arguments = {field: FIELDS[field](rng) for field in fields}
+    properties = {
+        field: {"type": types[type(value)], "description": f"The {field}"} for field, value in arguments.items()
+    }
+    description = f"{name.split('_')[0].capitalize()} a {name.split('_')[1]}."
+    schema = {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": fields},
+        },
+    }
+    return schema, arguments
+
+
+def _api(rng):
+    """API documentation: a list of tools (JSON schemas), other text, then a request and the call it takes,
+    naming one of the listed tools and copying the request's values. Names are verb_object pairs outside the
+    built-in tools generator's (its training and unseen tools), so no evaluation tool appears."""
+    names, count = [], rng.randint(2, 6)
+    while len(names) < count:
+        name = f"{rng.choice(VERBS)}_{rng.choice(OBJECTS)}"
+        if name not in GENERATOR_TOOLS and name not in names:
+            names.append(name)
+    tools = [_api_tool(rng, name) for name in names]
+    chosen, arguments = rng.choice(tools)
+    name = chosen["function"]["name"]
+    listing = "\n".join(json.dumps(schema) for schema, _ in tools)
+    filler = "\n".join(KINDS[rng.choice(["record", "facts", "words"])](rng) for _ in range(rng.randint(0, 6)))
+    values = " and ".join(f"{k} {_value_text(v)}" for k, v in arguments.items())
+    verb, thing = name.split("_")
+    request = rng.choice(
+        [
+            f"Please {verb} the {thing} with {values}.",
+            f"{verb.capitalize()} a {thing}: {values}.",
+            f"I need to {verb} a {thing} ({values}).",
+        ]
+    )
+    call = json.dumps({"name": name, "arguments": arguments})
+    return f"<tools>\n{listing}\n</tools>\n{filler}\n{request}\n<tool_call>{call}</tool_call>".replace("\n\n", "\n")
+
+
+def _dictionary(rng):
+    """One word of the four languages in one of many phrasings: knowledge stated in many forms is what makes
+    it extractable later (Allen-Zhu and Li, Physics of Language Models 3.1)."""
+    entry = rng.choice(VOCABULARY)
+    source, target = rng.sample(range(len(LANGUAGES)), 2)
+    names = {"en": "English", "fr": "French", "de": "German", "es": "Spanish"}
+    a, b = entry[source], entry[target]
+    la, lb = LANGUAGES[source], LANGUAGES[target]
+    return rng.choice(
+        [
+            f"The {names[lb]} word for {a} is {b}.",
+            f"{a} ({la}) means {b} in {names[lb]}.",
+            f"{la}: {a} / {lb}: {b}",
+            f"In {names[lb]}, {a} is {b}.",
+            f"{a} -> {b} ({names[la]} to {names[lb]})",
+            " = ".join(entry),
+        ]
+    )
+
+
 KINDS = {  # kind -> maker; WEIGHTS: documents of each kind in every 12
     "repeat": _repeat,
     "record": _record,
@@ -172,6 +257,9 @@ KINDS = {  # kind -> maker; WEIGHTS: documents of each kind in every 12
     "list": _list,
     "arithmetic": _arithmetic,
     "words": _words,
+    "far_repeat": _far_repeat,
+    "api": _api,
+    "dictionary": _dictionary,
 }
 
 
@@ -183,3 +271,17 @@ def documents(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(f"corpus/{seed}")
     cycle = [kind for kind, weight in WEIGHTS.items() for _ in range(weight)]
     return [KINDS[cycle[i % len(cycle)]](rng) for i in range(n)]
+
+
+CURRICULUM = [  # (share of the planned steps where a stage starts, the mix of that stage); the last started runs
+    (0.0, WEIGHTS),  # the shipped corpus's copy-heavy mix first, so that induction heads form
+    # then copying from far up, API documents whose calls name a tool listed earlier, words in many phrasings
+    (0.15, {**WEIGHTS, "repeat": 2, "far_repeat": 2, "api": 3, "dictionary": 3}),
+]
+
+
+def documents_for_step(rng: random.Random, step: int, total: int, n: int) -> list[str]:
+    """`n` documents for pretraining step `step` of `total`, in the mix of the curriculum stage it is in."""
+    weights = [stage for start, stage in CURRICULUM if step >= start * total][-1]
+    cycle = [kind for kind, weight in weights.items() for _ in range(weight)]
+    return [KINDS[rng.choice(cycle)](rng) for _ in range(n)]
