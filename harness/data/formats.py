@@ -35,7 +35,7 @@ def canonical_row(row: Any, mode: str) -> dict:
     tools = _tools(row.get("tools"))
     extra = {"chat_template_kwargs": row["chat_template_kwargs"]} if row.get("chat_template_kwargs") else {}
     if row.get("messages") is not None:
-        messages = _messages(row["messages"], "messages")
+        messages = conversation(row["messages"], "messages")
         if mode in CONVERSATION_MODES:
             return {"messages": messages, "tools": tools, **extra}
         if messages[-1]["role"] != "assistant":
@@ -45,10 +45,10 @@ def canonical_row(row: Any, mode: str) -> dict:
         prompt = _as_messages(row["prompt"], "user", "prompt")
         completion = _as_messages(row["completion"], "assistant", "completion")
         if mode in CONVERSATION_MODES:
-            return {"messages": _messages(prompt + completion, "messages"), "tools": tools, **extra}
+            return {"messages": conversation(prompt + completion, "messages"), "tools": tools, **extra}
         return {
-            "prompt": _messages(prompt, "prompt", need_assistant=False),
-            "completion": _messages(completion, "completion"),
+            "prompt": conversation(prompt, "prompt", need_assistant=False),
+            "completion": conversation(completion, "completion"),
             "tools": tools,
             **extra,
         }
@@ -69,7 +69,7 @@ def _as_messages(value: Any, role: str, field: str) -> list:
     raise RowError(f"`{field}` is a {type(value).__name__}, expected a string or a list of messages")
 
 
-def _messages(value: Any, field: str, need_assistant: bool = True) -> list[dict]:
+def conversation(value: Any, field: str, need_assistant: bool = True) -> list[dict]:
     if not isinstance(value, list) or not value:
         raise RowError(f"`{field}` is empty or not a list")
     messages = [_message(message, f"{field}[{index}]") for index, message in enumerate(value)]

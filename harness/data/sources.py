@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.data import builtin, layouts
 from harness.data.formats import (
@@ -51,6 +52,11 @@ SOURCE, ROW, PROBLEM, TAGS, UNUSED = "_source", "_row", "_problem", "_tags", "_u
 ORIGIN, CHECKS = (SOURCE, ROW), (PROBLEM, TAGS, UNUSED)
 
 
+# (source index, source, its valid rows with their `_tags` and `_row`) -> (the rows kept, {reason: dropped
+# row numbers}): how a check of the whole mixture (held-out clusters, decontamination) removes rows.
+Select = Callable[[int, SourceSettings, Any], tuple[Any, dict[str, list[int]]]]
+
+
 class DataError(ValueError):
     """A source that cannot be read, or a malformed row under `on_error: abort`."""
 
@@ -64,6 +70,7 @@ class SourceReport:
     rows_used: int = 0
     bad_rows: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     unused_columns: dict[str, int] = field(default_factory=dict)  # non-empty source columns no layout reads
+    dropped_rows: dict[str, list[int]] = field(default_factory=dict)  # valid rows a mixture check removed
 
     @property
     def bad_count(self) -> int:
@@ -82,6 +89,10 @@ class SourceReport:
                 for reason, rows in self.bad_rows.items()
             },
             "unused_columns": self.unused_columns,
+            "dropped_rows": {
+                reason: {"count": len(rows), "rows": rows[:SHOWN_ROWS_PER_REASON]}
+                for reason, rows in self.dropped_rows.items()
+            },
         }
 
     def reasons(self) -> str:
@@ -256,7 +267,7 @@ def _first_object(dataset) -> dict | None:
     return None
 
 
-def _layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None:
+def source_layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None:
     """The source's layout: named in the recipe or detected on the first row (None: no object row at all,
     so each row is counted as malformed)."""
     if source.columns and first is not None:
@@ -264,7 +275,7 @@ def _layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None
         missing = sorted(wanted - set(first))
         if missing:
             raise DataError(f"{source.label}: columns: {missing} not found; the rows have {sorted(first)}")
-        first = _map_columns(first, source.columns)
+        first = map_columns(first, source.columns)
     if source.layout:
         layout = layouts.LAYOUTS.get(source.layout)
         if layout is None:
@@ -282,7 +293,7 @@ def _layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None
     return layout
 
 
-def _map_columns(row: dict, columns: dict) -> dict:
+def map_columns(row: dict, columns: dict) -> dict:
     """`columns: {target: source column}`; a list of source columns is joined with a blank line."""
     wanted = {c for value in columns.values() for c in ([value] if isinstance(value, str) else value)}
     new = {key: value for key, value in row.items() if key not in wanted}
@@ -360,6 +371,7 @@ class RowCheck:
     max_length: int | None = None
     char_limit: int | None = None  # `max_chars`: longer rows are over-long without rendering
     count_tokens: bool = True
+    cluster_column: str | None = None  # its value joins the row's tags as `cluster_value`
 
     @property
     def conversation_columns(self) -> tuple[str, ...]:
@@ -409,11 +421,15 @@ class RowCheck:
         return out
 
     def _canonical(self, row) -> tuple[dict, dict | None, list[str]]:
+        cluster_value = row.get(self.cluster_column) if self.cluster_column and isinstance(row, dict) else None
         if isinstance(row, dict) and self.columns:
-            row = _map_columns(row, self.columns)
+            row = map_columns(row, self.columns)
         tags, unused = None, []
         if isinstance(row, dict):
-            tags = {key: row[key] for key in PROVENANCE_COLUMNS if row.get(key) is not None} or None
+            tags = {key: row[key] for key in PROVENANCE_COLUMNS if row.get(key) is not None}
+            if cluster_value is not None:
+                tags["cluster_value"] = str(cluster_value)
+            tags = tags or None
             if self.read is not None:
                 unused = [key for key, value in row.items() if key not in self.read and value not in EMPTY]
             if self.layout is not None:
@@ -466,16 +482,18 @@ def check_source(
     count_tokens: bool = True,
     inspect: Callable[[str, dict], None] | None = None,
     on_error: str | None = None,
+    select: Select | None = None,
 ):
     """(Dataset of the source's usable canonical rows, SourceReport). Malformed rows (and, given the
     tokenizer, rows the template cannot render or longer than `max_length`) are counted per reason with their
     row numbers, or abort under `on_error: abort` (the recipe's unless given). `template` is the one training
     renders with (default: the tokenizer's); where it does not read `reasoning_content`, the trace is written
     into the content as a `<think>` block instead of vanishing. `inspect(source label, provenance)` sees every
-    row's provenance columns (task, source, seen, meta). `index` is the source's place in its mixture."""
+    row's provenance columns (task, source, seen, meta). `index` is the source's place in its mixture.
+    `select` (see `Select`) may drop valid rows, each counted under its reason in the report."""
     report = SourceReport(source=source.label)
     raw = load_source(source, recipe, split, limit)
-    layout = _layout(_first_object(raw), source)
+    layout = source_layout(_first_object(raw), source)
     report.layout = layout.name if layout else ""
     if layout is not None and not source.builtin:
         mapping = f", columns {dict(source.columns)}" if source.columns else ""
@@ -487,7 +505,9 @@ def check_source(
         source_index=index,
         layout=layout,
         columns=dict(source.columns),
-        read=None if source.builtin else frozenset((*layout_columns, *source.columns, *PROVENANCE_COLUMNS)),
+        read=None
+        if source.builtin
+        else frozenset((*layout_columns, *source.columns, *PROVENANCE_COLUMNS, source.cluster_column)),
         chat_template_kwargs=dict(source.chat_template_kwargs),
         tokenizer=tokenizer,
         template=template,
@@ -495,6 +515,7 @@ def check_source(
         max_length=max_length,
         char_limit=max_chars(tokenizer, max_length) if tokenizer is not None and max_length else None,
         count_tokens=count_tokens,
+        cluster_column=source.cluster_column,
     )
     checked = raw.map(
         check,
@@ -530,6 +551,11 @@ def check_source(
     report.rows_read, report.rows_valid = len(checked), len(valid)
     if report.bad_count:
         log.warning("%s: skipped %d malformed row(s): %s", report.source, report.bad_count, report.reasons())
+    if select is not None:
+        valid, dropped = select(index, source, valid)
+        report.dropped_rows = {reason: sorted(rows) for reason, rows in dropped.items() if rows}
+        for reason, rows in report.dropped_rows.items():
+            log.warning("%s: dropped %d row(s): %s", report.source, len(rows), reason)
     return valid.remove_columns(list(CHECKS)), report
 
 
@@ -554,6 +580,7 @@ def build_mixture(
     template: str | None = None,
     inspect: Callable[[str, dict], None] | None = None,
     count_tokens: bool = True,
+    select: Select | None = None,
 ):
     """(datasets.Dataset, [SourceReport]) for the given sources of the recipe: each source checked
     (`check_source`) and sized, then concatenated and shuffled. Rows keep their origin in `_source` (the
@@ -567,7 +594,7 @@ def build_mixture(
     max_length = recipe.train.get("max_length", SFT_MAX_LENGTH)
     for index, source in enumerate(sources):
         valid, report = check_source(
-            source, recipe, index, split, None, tokenizer, template, max_length, count_tokens, inspect
+            source, recipe, index, split, None, tokenizer, template, max_length, count_tokens, inspect, select=select
         )
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)

@@ -180,6 +180,10 @@ def run_suite(
     return summary
 
 
+def _skipped(suite: Suite) -> dict:
+    return {reason: {"count": len(rows), "rows": rows[:10]} for reason, rows in suite.skipped.items()}
+
+
 def build_summary(
     suite: Suite,
     records: list[dict],
@@ -201,6 +205,7 @@ def build_summary(
         "backend": backend_name,
         **({"server": server} if server else {}),
         "n_items": len(records),
+        **({"skipped_rows": _skipped(suite)} if suite.skipped else {}),
         "n_samples": sum(len(r["outputs"]) for r in records),
         "metrics": summarize(suite, records),
         "generation": settings.generation.model_dump(),

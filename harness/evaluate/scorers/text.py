@@ -50,3 +50,25 @@ def rouge_l(prediction: str, reference: str, meta: dict | None = None) -> Verdic
         else f"ROUGE-L {score:.2f}" + (f" (on the first {MAX_CHARS} of {len(prediction)} characters)" if cut else "")
     )
     return Verdict(exact, score, reason, parsed=prediction.strip()[:MAX_CHARS])
+
+
+def strict_match(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
+    """Equal once the surrounding whitespace is trimmed: case and punctuation count."""
+    ok = prediction.strip() == reference.strip()
+    return Verdict(ok, float(ok), None if ok else "answer differs from the reference", parsed=prediction.strip())
+
+
+def contains(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
+    """The normalized reference appears in the normalized prediction, on word boundaries."""
+    wanted, said = normalize(reference), normalize(prediction[:MAX_CHARS])
+    ok = bool(wanted) and f" {wanted} " in f" {said} "
+    return Verdict(ok, float(ok), None if ok else "the reference is not in the answer", parsed=prediction.strip()[:200])
+
+
+def chrf(prediction: str, reference: str, meta: dict | None = None) -> Verdict:
+    """chrF (sacrebleu's sentence chrF, 0-1), the translation metric of WMT; correct when identical."""
+    from sacrebleu.metrics import CHRF
+
+    score = CHRF().sentence_score(prediction[:MAX_CHARS].strip(), [reference.strip()]).score / 100
+    exact = normalize(prediction) == normalize(reference)
+    return Verdict(exact, score, None if exact else f"chrF {score:.2f}", parsed=prediction.strip()[:MAX_CHARS])

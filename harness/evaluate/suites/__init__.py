@@ -40,6 +40,7 @@ class Suite:
     kind: str
     items: list[Item]
     scorer: Scorer
+    skipped: dict[str, list[int]] = field(default_factory=dict)  # data rows that made no item: reason -> rows
 
     def score(self, prediction: str, item: Item) -> Verdict:
         try:
@@ -61,7 +62,8 @@ class SuiteKind:
     """Everything the harness knows about one kind of suite."""
 
     name: str
-    # (settings, options, seed, data path) -> (items, scorer); None for a kind that runs itself (lm_eval).
+    # (settings, options, seed, data path) -> (items, scorer) or (items, scorer, {reason: rows skipped});
+    # None for a kind that runs itself (lm_eval).
     build: Callable[[SuiteSettings, Any, int, Path | None], tuple[list[Item], Scorer]] | None
     metrics: Callable[[list[dict]], dict] = lambda records: {}  # beyond accuracy, score, truncation and errors
     headline: str = "accuracy"  # the leaderboard's column
@@ -79,9 +81,9 @@ class SuiteKind:
 @functools.cache
 def kinds() -> dict[str, SuiteKind]:
     """Every registered kind of suite, by name: the shipped ones, and those added with `register`."""
-    from harness.evaluate.suites import bfcl, builtin, gsm8k, lm_eval
+    from harness.evaluate.suites import bfcl, builtin, file, gsm8k, lm_eval
 
-    return {kind.name: kind for kind in (*builtin.KINDS, gsm8k.KIND, bfcl.KIND, lm_eval.KIND)}
+    return {kind.name: kind for kind in (*builtin.KINDS, gsm8k.KIND, bfcl.KIND, file.KIND, lm_eval.KIND)}
 
 
 def register(kind: SuiteKind) -> SuiteKind:
@@ -122,10 +124,10 @@ def build_suite(settings: SuiteSettings, seed: int = 0) -> Suite:
         path = Path(settings.path)
         if not path.exists():
             raise SuiteError(f"suite {settings.suite}: {path}: no such file or folder")
-    items, scorer = kind.build(settings, options, seed, path)
+    items, scorer, *skipped = kind.build(settings, options, seed, path)
     if settings.samples:
         items = items[: settings.samples]
-    return Suite(settings.name or settings.suite, settings.suite, items, scorer)
+    return Suite(settings.name or settings.suite, settings.suite, items, scorer, skipped[0] if skipped else {})
 
 
 def json_lines(path: Path) -> list[tuple[int, dict]]:
