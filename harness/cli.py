@@ -133,9 +133,65 @@ def validate(recipe_path: str, overrides: tuple[str, ...]) -> None:
                 f"{source.label}: layout {report.layout}, {len(valid)} of the first {report.rows_read} rows usable"
                 + (f"; unused columns {report.unused_columns}" if report.unused_columns else "")
             )
+    if not problems:
+        problems += _zero_shot_account(recipe)
     if problems:
         raise click.ClickException(f"{recipe_path}:\n- " + "\n- ".join(problems))
     click.echo(f"{recipe_path}: valid ({recipe.mode} recipe {recipe.name!r})")
+
+
+def _zero_shot_account(recipe, output: Path | None = None) -> list[str]:
+    """Clusters, held-out clusters and contamination over every row, printed; the problems that fail."""
+    from harness.data.sources import DataError
+    from harness.files import write_json
+    from harness.generalization import GeneralizationError, ZeroShotCheck, account, contamination_table
+
+    problems = ZeroShotCheck(recipe, items={}).problems()
+    if problems:
+        return problems
+    try:
+        check = account(recipe)
+    except (DataError, GeneralizationError) as error:
+        return [str(error)]
+    result = check.result()
+    for label, source in result["sources"].items():
+        clusters = ", ".join(f"{c} {n}" for c, n in source["clusters"].items()) or "none"
+        extra = f"; {source['rows_without_cluster']} rows of no cluster" if source["rows_without_cluster"] else ""
+        dropped = "".join(f"; dropped {n} ({reason})" for reason, n in source["dropped"].items())
+        click.echo(f"{label}: clusters {clusters}{extra}{dropped}")
+        if source["unmapped_tasks"]:
+            click.echo(f"  tasks that map to no cluster: {dict(list(source['unmapped_tasks'].items())[:10])}")
+    for name, suite in result["suites"].items():
+        clusters = ", ".join(f"{c} ({s['status']}, {s['items']})" for c, s in suite["clusters"].items()) or "none"
+        click.echo(f"suite {name}: clusters {clusters}")
+    for note in check.warnings():
+        click.echo(f"note: {note}")
+    if result["contamination"] is not None:
+        click.echo(contamination_table(result["contamination"]))
+        if output is not None:
+            write_json(output, result["contamination"])
+            click.echo(f"written: {output}")
+        try:
+            check.check_contamination()
+        except GeneralizationError:
+            return ["decontamination.action is fail and the table above shows contaminated items"]
+    return []
+
+
+@main.command()
+@click.argument("recipe_path", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the per-suite account as JSON.")
+@set_option
+def contamination(recipe_path: str, output: str | None, overrides: tuple[str, ...]) -> None:
+    """Check every evaluation item of the recipe's suites against every training row (decontamination)."""
+    recipe = _load(recipe_path, overrides)
+    if not recipe.decontamination.enabled:
+        recipe = recipe.model_copy(
+            update={"decontamination": recipe.decontamination.model_copy(update={"enabled": True})}
+        )
+    problems = _zero_shot_account(recipe, Path(output) if output else None)
+    if problems:
+        raise click.ClickException(f"{recipe_path}:\n- " + "\n- ".join(problems))
 
 
 VALIDATE_ROWS = 100  # rows `harness validate` reads from each source

@@ -121,6 +121,16 @@ class SourceSettings(Strict):
         description="Passed to the chat template for this source's rows, e.g. {enable_thinking: true}",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="Options of a built-in generator")
+    cluster: str | None = Field(
+        None, description="The task cluster of every row (e.g. nli); built-in sources tag themselves"
+    )
+    cluster_column: str | None = Field(
+        None, description="A column naming each row's task or cluster (e.g. a FLAN mixture's task-name column)"
+    )
+    clusters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Value of cluster_column -> cluster, over the shipped mappings (FLAN 2021 and lm-eval task names)",
+    )
 
     @model_validator(mode="after")
     def _one_origin(self):
@@ -133,6 +143,7 @@ class SourceSettings(Strict):
             raise ValueError("a built-in source is sized with samples, not weight")
         if self.streaming and (self.builtin or self.samples is None):
             raise ValueError("streaming reads the first `samples` rows of a file or hub dataset: give samples")
+        _check_cluster_fields(self, names_its_tasks=bool(self.builtin))
         return self
 
     _path_as_written: str | None = PrivateAttr(None)  # before the recipe's loading made it absolute
@@ -141,6 +152,14 @@ class SourceSettings(Strict):
     def label(self) -> str:
         """How messages and reports name the source: its path as the recipe writes it."""
         return f"builtin:{self.builtin}" if self.builtin else (self._path_as_written or self.path or f"hub:{self.hub}")
+
+
+def _check_cluster_fields(settings, names_its_tasks: bool) -> None:
+    """`cluster` tags everything; `clusters` maps task names: a built-in's or lm-eval's own, or cluster_column's."""
+    if settings.cluster and (settings.cluster_column or settings.clusters):
+        raise ValueError("give cluster (one for all rows) or cluster_column and clusters (per row), not both")
+    if settings.clusters and not settings.cluster_column and not names_its_tasks:
+        raise ValueError("clusters maps the values of a column of task names: name it with cluster_column")
 
 
 class DataSettings(Strict):
@@ -167,6 +186,22 @@ class SuiteSettings(Strict):
     samples: int | None = Field(None, ge=1)
     path: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    cluster: str | None = Field(
+        None, description="The task cluster this suite measures; built-in suites tag themselves"
+    )
+    cluster_column: str | None = Field(None, description="file suites: a column naming each item's task or cluster")
+    clusters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Task -> cluster, over the shipped mappings: values of cluster_column (file), lm-eval task names "
+        "(lm_eval) or built-in task families (instruct)",
+    )
+
+    @model_validator(mode="after")
+    def _clusters(self):
+        _check_cluster_fields(self, names_its_tasks=self.suite != "file")
+        if self.cluster_column and self.suite != "file":
+            raise ValueError("cluster_column is read from a file suite's rows; other suites take cluster or clusters")
+        return self
 
 
 class DuringTraining(Strict):
@@ -195,6 +230,41 @@ class ReportSettings(Strict):
     title: str | None = None
 
 
+class GeneralizationSettings(Strict):
+    """Zero-shot checks: task clusters kept out of training, so the suites of those clusters measure
+    generalization to tasks the model never saw (FLAN's held-out clusters)."""
+
+    held_out: list[str] = Field(default_factory=list, description="Clusters whose training rows are dropped")
+
+
+class DecontaminationSettings(Strict):
+    """Evaluation items checked against every training row by shared word n-grams, after lowercasing and
+    stripping punctuation. `tulu` (Tulu 3): an item is contaminated when more than `threshold` of its words are
+    covered by `ngram`-grams it shares with one training row (8, 0.5). `gpt3`: any shared `ngram`-gram (13)."""
+
+    enabled: bool = True
+    rule: Literal["tulu", "gpt3"] = "tulu"
+    ngram: int | None = Field(None, ge=1, le=64, description="Default 8 (tulu) or 13 (gpt3)")
+    threshold: float | None = Field(None, ge=0, lt=1, description="tulu: share of the item's words (default 0.5)")
+    boilerplate_rows: int = Field(
+        10,
+        ge=1,
+        description="An n-gram in more training rows than this is a template's words, not evidence of one item",
+    )
+    action: Literal["report", "drop_train", "fail"] = Field(
+        "report", description="report; drop_train: remove the matching training rows; fail: stop before training"
+    )
+
+    @property
+    def n(self) -> int:
+        return self.ngram or (8 if self.rule == "tulu" else 13)
+
+    @property
+    def coverage(self) -> float:
+        """The share of an item's words that shared n-grams must exceed (gpt3: any shared n-gram)."""
+        return 0.0 if self.rule == "gpt3" else (0.5 if self.threshold is None else self.threshold)
+
+
 class Recipe(Strict):
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
@@ -209,6 +279,8 @@ class Recipe(Strict):
     train: dict[str, Any] = Field(default_factory=dict, description="Any trl.SFTConfig field")
     eval: EvalSettings = Field(default_factory=EvalSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    generalization: GeneralizationSettings = Field(default_factory=GeneralizationSettings)
+    decontamination: DecontaminationSettings = Field(default_factory=DecontaminationSettings)
 
     # Where the recipe came from (its relative paths were resolved against its folder when it loaded).
     source_path: Path | None = Field(None, exclude=True)

@@ -5,6 +5,7 @@
     recipe.resolved.yaml   the recipe training ran with, defaults filled in (`harness train`)
     environment.json       package versions, git commit, device
     data/report.json       rows per source, malformed rows per reason, fingerprints
+    data/generalization.json  clusters of the training rows and suites, held-out rows dropped, contamination
     train/                 checkpoints, log_history.json
     model/                 weights or LoRA adapter, tokenizer, chat template, model card
     eval/<stage>/<suite>/  samples.jsonl, summary.json (stage: base, tuned)
@@ -24,6 +25,7 @@ class RunFolder:
         self.resolved_recipe = root / "recipe.resolved.yaml"
         self.environment = root / "environment.json"
         self.data_report = root / "data" / "report.json"
+        self.generalization = root / "data" / "generalization.json"
         self.train = root / "train"
         self.model = root / "model"
         self.report = root / "report"

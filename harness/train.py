@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.data.sources import build_mixture, drop_overlong
 from harness.files import environment, write_json, write_text
+from harness.generalization import GeneralizationError, ZeroShotCheck, contamination_table
 from harness.launch import is_main_process, world_size
 from harness.models.loading import (
     adapter_base,
@@ -232,6 +233,10 @@ def build_trainer(recipe: Recipe, run_dir: Path):
     settings = recipe.model
     model_path, tokenizer, sft_config, template = training_setup(recipe, train_dir)
     guards = mixture_guards(recipe)
+    zero_shot = ZeroShotCheck(recipe)
+    problems = zero_shot.problems()
+    if problems:
+        raise TrainError("\n".join(problems))
 
     def inspect(source: str, row: dict) -> None:
         for guard in guards:
@@ -247,6 +252,7 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         template=template,
         inspect=inspect if guards else None,
         count_tokens=count_tokens,
+        select=zero_shot,
     )
     eval_data = eval_reports = None
     if recipe.data.eval_sources:
@@ -255,6 +261,16 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         )
 
     check_guards(guards)
+    if main_process:
+        write_json(folder.generalization, zero_shot.result())
+    for note in zero_shot.warnings():
+        log.warning("%s", note)
+    if recipe.decontamination.enabled:
+        log.info("%s", contamination_table(zero_shot.contamination()))
+    try:
+        zero_shot.check_contamination()
+    except GeneralizationError as error:
+        raise TrainError(str(error)) from None
     check_training_rows(tokenizer, train_data, recipe.mode, template, sft_config.assistant_only_loss)
 
     lora = build_lora_config(recipe)

@@ -1,6 +1,7 @@
 """`harness run` end to end on a short recipe, the leaderboard report, and the HTML in a real browser."""
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,26 @@ def test_the_report_has_a_generalisation_section_per_cluster(finished_run):
     assert set(groups) == {"all", *summary["by_cluster"]}
     markdown = (run_dir / "report" / "report.md").read_text()
     assert "| mini / tuned | instruct | all |" in markdown and "Held-out tasks (zero-shot)" in markdown
+
+
+def test_the_report_shows_each_suites_clusters_contamination_and_clean_subset(finished_run):
+    _, run_dir, _ = finished_run
+    account = read_json(run_dir / "data" / "generalization.json")
+    assert account["sources"]["builtin:reasoning"]["clusters"] == {"math": 100}
+    assert account["suites"]["reasoning"]["clusters"] == {"math": {"items": 12, "status": "seen"}}
+    assert account["suites"]["chat"]["clusters"] == {"dialogue": {"items": 6, "status": "not trained"}}
+    contaminated = set(account["contamination"]["suites"]["reasoning"]["contaminated"])
+    board = read_json(run_dir / "report" / "report.json")
+    tuned = next(row for row in board["rows"] if row["model"] == "tuned")
+    checks = tuned["results"]["reasoning"]["zero_shot"]
+    assert checks["clusters"] == {"math": "seen"} and checks["contaminated"] == len(contaminated)
+    records = [json.loads(line) for line in (run_dir / "eval/tuned/reasoning/samples.jsonl").read_text().splitlines()]
+    clean = [r["verdicts"][0]["correct"] for r in records if r["id"] not in contaminated]
+    assert checks["clean_n"] == len(clean) == 12 - len(contaminated)
+    assert checks["clean_value"] == (pytest.approx(sum(clean) / len(clean)) if clean else None)
+    markdown = (run_dir / "report" / "report.md").read_text()
+    assert "Zero-shot checks" in markdown and "| mini | reasoning | math (seen) |" in markdown
+    assert "| mini | chat | dialogue (not trained) |" in markdown
 
 
 def test_rerun_skips_finished_steps_and_force_redoes_one(finished_run):

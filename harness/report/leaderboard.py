@@ -10,7 +10,10 @@ JSON schema (`report.json`, `schema_version` 1):
      "suites": [{"name", "kind", "metric"}],
      "rows": [{"run", "model", "model_path", "is_base", "average", "delta_average",
                "results": {suite: {"metric", "value", "n", "ci_low", "ci_high", "delta",
-                                   "seen"?, "held_out"?, "gap"?, "details": {...}}},
+                                   "seen"?, "held_out"?, "gap"?, "details": {...},
+                                   "zero_shot"?: {"clusters": {cluster: "seen" | "held-out" | "not trained"},
+                                                  "contamination": "checked" | "not checked: why",
+                                                  "contaminated"?, "clean_value"?, "clean_n"?}}},
                "generation": {...}, "backend"}],
      "runs": [{"run", "path", "train_seconds"?, "loss_curve": [[step, loss]], "eval_curve": {...}}]}
 """
@@ -110,8 +113,10 @@ def collect(paths: list[str | Path]) -> dict:
         entries = model_dirs(Path(path))
         if not entries:
             raise ValueError(f"{path}: no eval summaries found (expected <run>/eval/<model>/<suite>/summary.json)")
+        account_path = RunFolder(path).generalization
+        account = read_json(account_path) if account_path.exists() else None
         for run, label, folder in entries:
-            rows.append(_row(run, label, folder, suites))
+            rows.append(_row(run, label, folder, suites, account))
         if RunFolder(path).train.is_dir() or RunFolder(path).steps.exists():
             runs.append(_run_info(Path(path)))
     _add_deltas(rows)
@@ -151,7 +156,27 @@ def adapter_warnings(run_dir: Path) -> list[str]:
     return warnings
 
 
-def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
+def zero_shot(account: dict, name: str, records: list[dict], metric: str) -> dict:
+    """A suite's clusters (seen, held-out or not trained), its contaminated items and its score on the clean
+    items (GPT-3's clean subset), from the run's `data/generalization.json`."""
+    suite = account["suites"].get(name, {"clusters": {}})
+    result = {"clusters": {cluster: entry["status"] for cluster, entry in suite["clusters"].items()}}
+    checked = (account.get("contamination") or {}).get("suites", {}).get(name)
+    if checked is None:
+        result["contamination"] = "not checked: decontamination is off"
+    elif not checked["checked"]:
+        result["contamination"] = f"not checked: {checked['reason']}"
+    else:
+        contaminated = set(checked["contaminated"])
+        result |= {"contamination": "checked", "contaminated": len(contaminated), "clean_value": None, "clean_n": None}
+        if all("verdicts" in r and "id" in r for r in records):  # lm_eval's records are its own, without ids
+            scores = item_scores(records, metric)
+            clean = [s for r, s in zip(records, scores, strict=True) if r["id"] not in contaminated]
+            result |= {"clean_value": round(sum(clean) / len(clean), 4) if clean else None, "clean_n": len(clean)}
+    return result
+
+
+def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None = None) -> dict:
     results, generation, backend, model_path = {}, None, None, None
     order = read_json(folder / "index.json")["suites"] if (folder / "index.json").exists() else []
     paths = sorted(
@@ -180,6 +205,8 @@ def _row(run: str, label: str, folder: Path, suites: dict) -> dict:
         if "seen" in metrics:
             result.update(seen=metrics["seen"], held_out=metrics["held_out"], gap=metrics["seen_minus_held_out"])
             result["generalization"] = generalization(records)
+        if account is not None:
+            result["zero_shot"] = zero_shot(account, name, records, metric)
         results[name] = result
         generation, backend, model_path = summary["generation"], summary["backend"], summary["model_path"]
     values = [r["value"] for r in results.values() if r["value"] is not None]
@@ -223,6 +250,11 @@ def _run_info(run_dir: Path) -> dict:
                 if key.startswith("harness_eval/"):
                     curves.setdefault(key.removeprefix("harness_eval/"), []).append([entry["step"], value])
         info["eval_curve"] = curves
+    account_path = RunFolder(run_dir).generalization
+    if account_path.exists():
+        account = read_json(account_path)
+        info["held_out"] = account["held_out"]
+        info["sources"] = account["sources"]
     steps_path = RunFolder(run_dir).steps
     if steps_path.exists():
         info["step_seconds"] = {k: v.get("seconds") for k, v in read_json(steps_path).items()}

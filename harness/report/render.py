@@ -46,12 +46,74 @@ def markdown(board: dict) -> str:
         "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
         "item count; (±) is the change against the run's base model.",
     ]
+    notes += zero_shot_table(board)
     notes += generalization_table(board)
     notes += bfcl_table(board)
     settings = {json.dumps(row["generation"], sort_keys=True) for row in board["rows"] if row["generation"]}
     for setting in sorted(settings):
         notes += ["", f"Generation settings: `{setting}`"]
     return "\n".join(lines + notes) + "\n"
+
+
+def zero_shot_rows(board: dict) -> list[list[str]]:
+    """Per run and suite: clusters with their status, base and tuned scores, contamination, clean-subset scores."""
+    rows = []
+    by_run: dict[str, dict[str, dict]] = {}
+    for row in board["rows"]:
+        by_run.setdefault(row["run"], {})[row["model"]] = row
+    for run, models in by_run.items():
+        base, tuned = models.get("base"), models.get("tuned")
+        for suite in board["suites"]:
+            results = {label: m["results"].get(suite["name"]) for label, m in (("base", base), ("tuned", tuned)) if m}
+            account = next((r["zero_shot"] for r in results.values() if r and r.get("zero_shot")), None)
+            if account is None:
+                continue
+            clusters = ", ".join(f"{c} ({status})" for c, status in account["clusters"].items()) or "no cluster"
+            if account["contamination"] == "checked":
+                contaminated = str(account["contaminated"])
+                clean_scores = f"{_score(results, 'base', 'clean_value')} / {_score(results, 'tuned', 'clean_value')}"
+                clean = f"{clean_scores} (n={account['clean_n']})"
+            else:
+                contaminated, clean = account["contamination"], "–"
+            rows.append(
+                [
+                    run,
+                    suite["name"],
+                    clusters,
+                    f"{_score(results, 'base', 'value')} / {_score(results, 'tuned', 'value')}",
+                    contaminated,
+                    clean,
+                ]
+            )
+    return rows
+
+
+def _score(results: dict, label: str, key: str) -> str:
+    result = results.get(label)
+    if not result:
+        return "–"
+    return _pct(result["value"] if key == "value" else result["zero_shot"].get(key))
+
+
+ZERO_SHOT_HEADER = ["Run", "Suite", "Clusters", "Base / tuned", "Contaminated items", "Clean subset: base / tuned"]
+
+
+def zero_shot_table(board: dict) -> list[str]:
+    """Zero-shot checks: whether each suite's clusters were trained on or held out, and how many of its items
+    a training row contains (decontamination), with the score on the items none contains."""
+    rows = zero_shot_rows(board)
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Zero-shot checks (clusters seen in training, held out, or not trained; contaminated items; scores on the "
+        "clean subset):",
+        "",
+        "| " + " | ".join(ZERO_SHOT_HEADER) + " |",
+        "|" + "---|" * len(ZERO_SHOT_HEADER),
+    ]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
 
 
 def generalization_table(board: dict) -> list[str]:
@@ -329,11 +391,20 @@ def html_page(board: dict, title: str) -> str:
 Click a column to sort.</p>
 {"".join(f'<p class="down"><b>Warning:</b> {html.escape(w)}</p>' for w in board.get("warnings", []))}
 <table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+{_html_table("Zero-shot checks", ZERO_SHOT_HEADER, zero_shot_rows(board))}
 <p class="ci">Generation settings: {"<br>".join(html.escape(s) for s in settings)}<br>
 {html.escape(board["generated_by"])}, report schema {SCHEMA_VERSION}</p>
 <h2>Plots</h2><div id="plots">{"".join(plots(board))}</div>
 <script>{SORT_SCRIPT}</script></body></html>
 """
+
+
+def _html_table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
+    return f"<h2>{html.escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _delta_span(delta) -> str:

@@ -138,7 +138,11 @@ def _example(rng: random.Random):
     key, messages = KINDS[kind](rng)
     for message in messages:
         message["tool_calls"] = None
-    return key, {"messages": messages, "tools": None, "meta": {"task": f"chat/{kind}", "kind": kind}}
+    return key, {
+        "messages": messages,
+        "tools": None,
+        "meta": {"task": f"chat/{kind}", "kind": kind, "cluster": "dialogue"},
+    }
 
 
 def generate(split: str, n: int, seed: int = 0) -> list[dict]:

@@ -77,7 +77,7 @@ def _problem(rng: random.Random, difficulty: str) -> tuple[str, dict]:
             {"role": "user", "content": question},
             {"role": "assistant", "content": "<think>\n" + "\n".join(trace) + f"\n</think>\n\nThe answer is {answer}."},
         ],
-        "meta": {"task": "arithmetic", "difficulty": difficulty, "steps": steps, "answer": answer},
+        "meta": {"task": "arithmetic", "cluster": "math", "difficulty": difficulty, "steps": steps, "answer": answer},
     }
     return key, row
 

@@ -376,6 +376,7 @@ def _example(rng: random.Random, split: str, unseen_share: float) -> tuple[str, 
         "tools": json.dumps([t.schema for t in offered]),
         "meta": {
             "task": f"tools/{category}",
+            "cluster": "tool_use",
             "category": category,
             "tool": tool.name,
             "tool_set": "unseen" if use_unseen else "seen",

@@ -106,7 +106,7 @@ def _bfcl(settings, options, seed, path):
                 raise SuiteError(f"suite bfcl: {answer_file}: no answer for {question['id']}")
             reference = answers[question["id"]] if needs_answers else BFCL_WITHOUT_ANSWERS[category]
             tools = [bfcl_tool(f, language) for f in question["function"]]
-            meta = {"category": category, "tool_set": "bfcl"}
+            meta = {"category": category, "tool_set": "bfcl", "cluster": "tool_use"}
             if language != "python":  # the tools shown type every parameter string; the checker needs the real types
                 meta |= {"language": language, "functions": question["function"]}
             items.append(Item(question["id"], question["question"][0], reference, tools, meta))

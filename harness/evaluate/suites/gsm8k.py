@@ -14,7 +14,11 @@ SHIPPED = Path(__file__).parents[1] / "data" / "gsm8k" / "test.jsonl"  # evaluat
 def _gsm8k(settings, options, seed, path):
     items = [
         Item(
-            f"gsm8k-{line:05d}", [{"role": "user", "content": row["question"]}], row["answer"], None, {"task": "gsm8k"}
+            f"gsm8k-{line:05d}",
+            [{"role": "user", "content": row["question"]}],
+            row["answer"],
+            None,
+            {"task": "gsm8k", "cluster": "math"},
         )
         for line, row in json_lines(path)
     ]
