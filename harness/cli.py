@@ -533,6 +533,43 @@ def run_command(
     click.echo(f"  model: {folder.model}")
 
 
+@main.group()
+def study() -> None:
+    """Studies of zero-shot generalization: several runs of one recipe, one report."""
+
+
+@study.command("leave-one-out")
+@click.argument("recipe_path", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Study folder (default: runs/<name>-study).")
+@click.option(
+    "--clusters", help="Clusters to hold out one at a time, comma-separated (default: every one trained and measured)."
+)
+@click.option("--schedule", help="Numbers of training clusters, e.g. 1,2,4: held-out score against them (FLAN).")
+@set_option
+def leave_one_out_command(recipe_path, output, clusters, schedule, overrides) -> None:
+    """One run per cluster with that cluster held out (FLAN's protocol), the base evaluated once, resumable;
+    then study.json and the study report: held-out gain per cluster."""
+    from harness.data.sources import DataError
+    from harness.generalization.study import StudyError, leave_one_out
+
+    recipe = _load(recipe_path, overrides)
+    study_dir = Path(output) if output else Path("runs") / f"{recipe.name}-study"
+    try:
+        ks = [int(k) for k in schedule.split(",")] if schedule else None
+    except ValueError:
+        raise click.BadParameter(
+            f"{schedule!r}: numbers separated by commas, e.g. 1,2,4", param_hint="--schedule"
+        ) from None
+    wanted = [c.strip() for c in clusters.split(",") if c.strip()] if clusters else None
+    try:
+        result = leave_one_out(recipe, study_dir, wanted, ks, echo=click.echo)
+    except (StudyError, DataError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo((study_dir / "report.md").read_text())
+    click.echo(f"study: {study_dir / 'study.json'}, {study_dir / 'report.html'}")
+    del result
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("model")
 @click.option(

@@ -141,7 +141,10 @@ def run(
     dry_run: bool = False,
     echo=print,
     launcher: Launcher = IN_PROCESS,
+    shared_base: Path | None = None,
 ) -> dict:
+    """`shared_base`: a finished evaluation of the base model on the same suites (a study's, made once for
+    all its runs), copied in as this run's `eval/base` instead of evaluating the base again."""
     steps = plan(recipe, run_dir, launcher)
     digest = recipe_hash(recipe)
     folder = RunFolder(run_dir)
@@ -158,6 +161,12 @@ def run(
         # Steps run on a copy of the recipe with relative paths resolved against the original's folder.
         write_text(folder.recipe, recipe.dump())  # its paths made absolute as it loaded: it runs from here
         redo = set(force)
+        base_done = state.get("eval_base", {}).get("status") == "done" and "eval_base" not in redo
+        if shared_base is not None and not base_done:
+            shutil.rmtree(folder.eval_dir("base"), ignore_errors=True)
+            shutil.copytree(shared_base, folder.eval_dir("base"))
+            state["eval_base"] = {"recipe_hash": digest, "status": "done", "seconds": 0, "shared": str(shared_base)}
+            write_json(state_path, state)
         for index, step in enumerate(steps, start=1):
             previous = state.get(step.name, {})
             same_recipe = previous.get("recipe_hash") == digest

@@ -38,25 +38,6 @@ class TrainError(RuntimeError):
     pass
 
 
-def mixture_guards(recipe: Recipe) -> list:
-    """The checks the evaluated suites make on a training mixture (the instruct suite's held-out guard)."""
-    from harness.evaluate.suites import suite_kind
-
-    kinds = {suite.suite: suite_kind(suite.suite) for suite in recipe.eval.suites}
-    return [kind.training_guard() for kind in kinds.values() if kind.training_guard]
-
-
-def check_guards(guards: list) -> None:
-    """Fail before training when a guard found rows that would spoil an evaluation."""
-    problems = [problem for guard in guards for problem in guard.problems()]
-    if problems:
-        raise TrainError(
-            "the training mixture leaks held-out evaluation data:\n- "
-            + "\n- ".join(problems)
-            + "\nDrop those rows or sources, or remove the instruct suite from eval.suites."
-        )
-
-
 def training_defaults(recipe: Recipe) -> dict:
     """Settings that work on this device and mode; each applies only where `train:` is silent."""
     import torch
@@ -232,15 +213,10 @@ def build_trainer(recipe: Recipe, run_dir: Path):
 
     settings = recipe.model
     model_path, tokenizer, sft_config, template = training_setup(recipe, train_dir)
-    guards = mixture_guards(recipe)
     zero_shot = ZeroShotCheck(recipe)
     problems = zero_shot.problems()
     if problems:
         raise TrainError("\n".join(problems))
-
-    def inspect(source: str, row: dict) -> None:
-        for guard in guards:
-            guard.see(source, row)
 
     # Under packing TRL keeps only the token columns, so the harness counts tokens itself; otherwise the
     # over-long rows are read from the trainer's own tokenization (drop_overlong below): one pass, not two.
@@ -250,7 +226,6 @@ def build_trainer(recipe: Recipe, run_dir: Path):
         recipe.data.sources,
         tokenizer=tokenizer,
         template=template,
-        inspect=inspect if guards else None,
         count_tokens=count_tokens,
         select=zero_shot,
     )
@@ -260,7 +235,6 @@ def build_trainer(recipe: Recipe, run_dir: Path):
             recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template, count_tokens=count_tokens
         )
 
-    check_guards(guards)
     if main_process:
         write_json(folder.generalization, zero_shot.result())
     for note in zero_shot.warnings():

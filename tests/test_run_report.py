@@ -17,7 +17,8 @@ RECIPE = {
     "name": "mini",
     "mode": "reasoning",
     "seed": 0,
-    "data": {"sources": [{"builtin": "reasoning", "samples": 100}]},
+    "data": {"sources": [{"builtin": "reasoning", "samples": 100}, {"builtin": "instruct", "samples": 60}]},
+    "generalization": {"held_out": ["counting"]},
     "train": {
         "max_steps": 20,
         "per_device_train_batch_size": 4,
@@ -58,28 +59,39 @@ def test_run_writes_every_step_and_a_summary_screen(finished_run):
             assert (run_dir / "eval" / model / suite / "summary.json").exists()
     assert "Done in" in stdout and "report.html" in stdout
     assert "mini / tuned: reasoning" in stdout
-    assert "  instruct all: seen " in stdout and "held-out (zero-shot)" in stdout
+    assert "mini: mean gain over clusters (points): held-out " in stdout
     tuned = read_json(run_dir / "eval" / "tuned" / "reasoning" / "summary.json")
     assert tuned["model_path"] == str(run_dir / "model")
 
 
-def test_the_report_has_a_generalisation_section_per_cluster(finished_run):
+def test_the_report_has_a_zero_shot_section_per_cluster(finished_run):
     _, run_dir, _ = finished_run
-    summary = read_json(run_dir / "eval" / "tuned" / "instruct" / "summary.json")["metrics"]
-    board = read_json(run_dir / "report" / "report.json")
-    tuned = next(row for row in board["rows"] if row["model"] == "tuned")
-    groups = tuned["results"]["instruct"]["generalization"]
-    assert groups["all"]["seen"]["value"] == pytest.approx(summary["seen"], abs=1e-3)
-    assert groups["all"]["held_out"]["value"] == pytest.approx(summary["held_out"], abs=1e-3)
-    assert set(groups) == {"all", *summary["by_cluster"]}
+    dropped = read_json(run_dir / "data" / "report.json")["train"][1]["dropped_rows"]
+    assert dropped["held-out cluster 'counting'"]["count"] > 0
+    run = read_json(run_dir / "report" / "report.json")["runs"][0]
+    clusters = run["clusters"]
+    assert clusters["counting"]["status"] == "held-out" and clusters["math"]["status"] == "seen"
+    assert clusters["extraction"]["status"] == "seen" and clusters["dialogue"]["status"] == "not trained"
+    for stage in ("base", "tuned"):  # a cluster's score: the mean of its items' headline scores
+        lines = (run_dir / "eval" / stage / "instruct" / "samples.jsonl").read_text().splitlines()
+        scores = [r["verdicts"][0]["score"] for r in map(json.loads, lines) if r["meta"]["cluster"] == "counting"]
+        assert clusters["counting"][stage]["value"] == pytest.approx(sum(scores) / len(scores), abs=1e-4)
+        assert clusters["counting"][stage]["n"] == len(scores)
+    gain = clusters["counting"]["tuned"]["value"] - clusters["counting"]["base"]["value"]
+    assert clusters["counting"]["gain"] == pytest.approx(gain, abs=1e-4) and run["gains"]["held-out"] == pytest.approx(
+        gain, abs=1e-4
+    )
     markdown = (run_dir / "report" / "report.md").read_text()
-    assert "| mini / tuned | instruct | all |" in markdown and "Held-out tasks (zero-shot)" in markdown
+    assert "Zero-shot generalization of mini (held-out clusters: counting)" in markdown
+    assert "| counting | held-out |" in markdown and "| dialogue | not trained |" in markdown
 
 
 def test_the_report_shows_each_suites_clusters_contamination_and_clean_subset(finished_run):
     _, run_dir, _ = finished_run
     account = read_json(run_dir / "data" / "generalization.json")
     assert account["sources"]["builtin:reasoning"]["clusters"] == {"math": 100}
+    instruct = account["sources"]["builtin:instruct"]
+    assert instruct["dropped"] == {"held-out cluster 'counting'": instruct["clusters"]["counting"]}
     assert account["suites"]["reasoning"]["clusters"] == {"math": {"items": 12, "status": "seen"}}
     assert account["suites"]["chat"]["clusters"] == {"dialogue": {"items": 6, "status": "not trained"}}
     contaminated = set(account["contamination"]["suites"]["reasoning"]["contaminated"])

@@ -8,7 +8,6 @@ from conftest import short_recipe
 
 from harness.files import read_json
 from harness.models.loading import load_model, load_tokenizer
-from harness.recipe import parse_recipe
 from harness.train import train
 
 
@@ -88,7 +87,7 @@ def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
     assert load_tokenizer(str(adapter_dir)).chat_template == tokenizer.chat_template
 
 
-def test_a_mixture_with_held_out_tasks_fails_before_training(tmp_path):
+def test_a_mixture_holding_evaluation_items_fails_before_training_under_fail(tmp_path):
     from harness.train import TrainError
 
     leaky = short_recipe(
@@ -96,22 +95,9 @@ def test_a_mixture_with_held_out_tasks_fails_before_training(tmp_path):
         data={
             "sources": [{"builtin": "instruct", "samples": 50}, {"builtin": "instruct", "split": "test", "samples": 50}]
         },
-        eval={"suites": [{"suite": "instruct"}]},
+        eval={"suites": [{"suite": "instruct", "samples": 50}]},
+        decontamination={"action": "fail"},
     )
-    with pytest.raises(
-        TrainError, match=r"builtin:instruct: task 'reverse_words' is held out for zero-shot evaluation"
-    ):
+    with pytest.raises(TrainError, match=r"training rows contain evaluation items"):
         train(leaky, tmp_path / "leaky")
     assert not (tmp_path / "leaky" / "train").exists()
-    rows = [{"prompt": "Name the topic.\nIt rains.", "completion": "the topic is weather", "source": "builtin:topics"}]
-    (tmp_path / "own.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    own = parse_recipe(
-        {
-            "name": "own",
-            "mode": "instruct",
-            "data": {"sources": [{"path": str(tmp_path / "own.jsonl")}]},
-            "eval": {"suites": [{"suite": "instruct"}]},
-        }
-    )
-    with pytest.raises(TrainError, match="source 'builtin:topics' is where held-out tasks come from"):
-        train(own, tmp_path / "own")

@@ -41,7 +41,7 @@ DEFAULT_BUILTIN_SAMPLES = 2000
 FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 SHOWN_ROWS_PER_REASON = 10
 SFT_MAX_LENGTH = 1024  # trl.SFTConfig's default max_length
-# A row's provenance: seen by the mixture checks (`inspect`), never trained on, so not reported as unused.
+# A row's provenance: read by the mixture checks (`select`), never trained on, so not reported as unused.
 PROVENANCE_COLUMNS = ("task", "source", "seen", "meta")
 EMPTY = (None, "", [], {})
 # Columns of a source's dataset the harness adds: a whole row and why it could not be read (rows Arrow cannot
@@ -480,7 +480,6 @@ def check_source(
     template: str | None = None,
     max_length: int | None = None,
     count_tokens: bool = True,
-    inspect: Callable[[str, dict], None] | None = None,
     on_error: str | None = None,
     select: Select | None = None,
 ):
@@ -488,9 +487,9 @@ def check_source(
     tokenizer, rows the template cannot render or longer than `max_length`) are counted per reason with their
     row numbers, or abort under `on_error: abort` (the recipe's unless given). `template` is the one training
     renders with (default: the tokenizer's); where it does not read `reasoning_content`, the trace is written
-    into the content as a `<think>` block instead of vanishing. `inspect(source label, provenance)` sees every
-    row's provenance columns (task, source, seen, meta). `index` is the source's place in its mixture.
-    `select` (see `Select`) may drop valid rows, each counted under its reason in the report."""
+    into the content as a `<think>` block instead of vanishing. `index` is the source's place in its mixture.
+    `select` (see `Select`) sees the valid rows with their provenance tags (task, source, seen, meta, the
+    cluster column's value) and may drop some, each counted under its reason in the report."""
     report = SourceReport(source=source.label)
     raw = load_source(source, recipe, split, limit)
     layout = source_layout(_first_object(raw), source)
@@ -534,10 +533,6 @@ def check_source(
             raise DataError(f"{source.label}: row {row}: {problem}")
         if problem:
             report.bad_rows[problem].append(row)
-    if inspect:
-        for tags in checked[TAGS]:
-            if tags:
-                inspect(source.label, tags)
     unused = Counter(column for columns in checked[UNUSED] for column in columns)
     report.unused_columns = dict(sorted(unused.items()))
     if unused:
@@ -578,12 +573,11 @@ def build_mixture(
     split: str | None = None,
     tokenizer=None,
     template: str | None = None,
-    inspect: Callable[[str, dict], None] | None = None,
     count_tokens: bool = True,
     select: Select | None = None,
 ):
     """(datasets.Dataset, [SourceReport]) for the given sources of the recipe: each source checked
-    (`check_source`) and sized, then concatenated and shuffled. Rows keep their origin in `_source` (the
+    (`check_source`, with `select`) and sized, then concatenated and shuffled. Rows keep their origin in `_source` (the
     source's index) and `_row` (its row number there). Given the tokenizer, rows it cannot render or longer
     than `train.max_length` count as malformed instead of failing or being cut in the trainer; with
     `count_tokens=False` the token lengths are left to the trainer's tokenization (`drop_overlong`)."""
@@ -594,7 +588,7 @@ def build_mixture(
     max_length = recipe.train.get("max_length", SFT_MAX_LENGTH)
     for index, source in enumerate(sources):
         valid, report = check_source(
-            source, recipe, index, split, None, tokenizer, template, max_length, count_tokens, inspect, select=select
+            source, recipe, index, split, None, tokenizer, template, max_length, count_tokens, select=select
         )
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)

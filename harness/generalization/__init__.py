@@ -224,6 +224,11 @@ class ZeroShotCheck:
                 "clusters": {str(c): {"items": n, "status": self.status(c)} for c, n in clusters.items() if c},
                 "items_without_cluster": clusters.get(None, 0),
             }
+            if settings.suite == "lm_eval":
+                suites[suite_name(settings)]["task_clusters"] = {
+                    task: settings.cluster or task_cluster(task, settings.clusters)
+                    for task in settings.options.get("tasks") or []
+                }
         return {
             "held_out": self.held_out,
             "sources": self.sources,

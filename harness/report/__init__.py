@@ -23,14 +23,8 @@ def build_report(
     return written
 
 
-def _group(label: str, group: dict | None) -> str:
-    if not group:
-        return f"{label} –"
-    return f"{label} {100 * group['value']:.1f}% [{100 * group['ci_low']:.1f}-{100 * group['ci_high']:.1f}]"
-
-
 def headline(board_path: str | Path) -> list[str]:
-    """One line per model: the numbers a person looks at first."""
+    """One line per model: the numbers a person looks at first; per run with clusters, the zero-shot gains."""
     board = read_json(board_path)
     lines = []
     for row in board["rows"]:
@@ -40,13 +34,9 @@ def headline(board_path: str | Path) -> list[str]:
             if r["value"] is not None
         ]
         lines.append(f"{row['run']} / {row['model']}: " + ", ".join(parts))
-        for name, result in row["results"].items():
-            for cluster, split in (result.get("generalization") or {}).items():
-                lines.append(
-                    f"  {name} {cluster}: "
-                    + ", ".join(
-                        _group(label, split[key])
-                        for key, label in (("seen", "seen"), ("held_out", "held-out (zero-shot)"))
-                    )
-                )
+    for run in board.get("runs", []):
+        gains = {status: value for status, value in (run.get("gains") or {}).items() if value is not None}
+        if gains:
+            shown = ", ".join(f"{status} {100 * value:+.1f}" for status, value in gains.items())
+            lines.append(f"{run['run']}: mean gain over clusters (points): {shown}")
     return lines + [f"WARNING: {w}" for w in board.get("warnings", [])]

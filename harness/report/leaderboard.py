@@ -9,13 +9,13 @@ JSON schema (`report.json`, `schema_version` 1):
     {"schema_version": 1, "generated_by": "harness <version>",
      "suites": [{"name", "kind", "metric"}],
      "rows": [{"run", "model", "model_path", "is_base", "average", "delta_average",
-               "results": {suite: {"metric", "value", "n", "ci_low", "ci_high", "delta",
-                                   "seen"?, "held_out"?, "gap"?, "details": {...},
+               "results": {suite: {"metric", "value", "n", "ci_low", "ci_high", "delta", "details": {...},
                                    "zero_shot"?: {"clusters": {cluster: "seen" | "held-out" | "not trained"},
                                                   "contamination": "checked" | "not checked: why",
                                                   "contaminated"?, "clean_value"?, "clean_n"?}}},
                "generation": {...}, "backend"}],
-     "runs": [{"run", "path", "train_seconds"?, "loss_curve": [[step, loss]], "eval_curve": {...}}]}
+     "runs": [{"run", "path", "train_seconds"?, "loss_curve": [[step, loss]], "eval_curve": {...},
+               "held_out"?, "sources"?, "clusters"?: {cluster: {"status", "base", "tuned", "gain"}}, "gains"?}]}
 """
 
 from __future__ import annotations
@@ -65,32 +65,6 @@ def item_scores(records: list[dict], metric: str) -> list[float]:
         verdicts = record["verdicts"]
         scores.append(sum(float(v[key]) for v in verdicts) / len(verdicts) if verdicts else 0.0)
     return scores
-
-
-def generalization(records: list[dict]) -> dict:
-    """Seen vs held-out (zero-shot) tasks, overall and per cluster: the mean over (task, language) pairs of
-    each pair's mean score, with a bootstrap interval over pairs (the pairs are the units that generalise)."""
-    per_task: dict[tuple, list[float]] = {}
-    for record in records:
-        meta, verdicts = record["meta"], record["verdicts"]
-        if verdicts and "cluster" in meta:
-            key = (meta["cluster"], meta["task"], meta["language"], "seen" if meta["seen"] else "held_out")
-            per_task.setdefault(key, []).append(sum(v["score"] for v in verdicts) / len(verdicts))
-
-    def interval(keys) -> dict | None:
-        scores = [sum(per_task[k]) / len(per_task[k]) for k in keys]
-        if not scores:
-            return None
-        low, high = bootstrap(scores)
-        return {"value": round(sum(scores) / len(scores), 4), "ci_low": low, "ci_high": high, "tasks": len(scores)}
-
-    groups = {"all": {split: interval([k for k in per_task if k[3] == split]) for split in ("seen", "held_out")}}
-    for cluster in sorted({k[0] for k in per_task}):
-        groups[cluster] = {
-            split: interval([k for k in per_task if k[:1] == (cluster,) and k[3] == split])
-            for split in ("seen", "held_out")
-        }
-    return groups
 
 
 def model_dirs(path: Path) -> list[tuple[str, str, Path]]:
@@ -202,9 +176,6 @@ def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None 
             "ci_high": high,
             "details": {k: v for k, v in metrics.items() if k != metric},
         }
-        if "seen" in metrics:
-            result.update(seen=metrics["seen"], held_out=metrics["held_out"], gap=metrics["seen_minus_held_out"])
-            result["generalization"] = generalization(records)
         if account is not None:
             result["zero_shot"] = zero_shot(account, name, records, metric)
         results[name] = result
@@ -238,6 +209,65 @@ def _add_deltas(rows: list[dict]) -> None:
             row["delta_average"] = round(row["average"] - base["average"], 4)
 
 
+def cluster_scores(run_dir: Path) -> dict:
+    """Per task cluster of a run's suites: seen, held-out or not trained, and the base and tuned scores of its
+    items (each item's headline score, mean over the cluster's items with a 95% bootstrap interval), with the
+    gain (tuned - base). lm_eval suites count per task (its metric, one value, no interval)."""
+    folder = RunFolder(run_dir)
+    if not folder.generalization.exists():
+        return {}
+    account = read_json(folder.generalization)
+    statuses = {c: e["status"] for suite in account["suites"].values() for c, e in suite["clusters"].items()}
+    scores: dict[str, dict[str, list[float]]] = {}
+    for stage in ("base", "tuned"):
+        for summary_path in sorted(folder.eval_dir(stage).glob("*/summary.json")):
+            summary, name = read_json(summary_path), summary_path.parent.name
+            if summary["kind"] == "lm_eval":
+                for task, cluster in _lm_eval_clusters(account, summary):
+                    scores.setdefault(cluster, {}).setdefault(stage, []).append(summary["metrics"][task])
+                continue
+            clusters = account.get("item_clusters", {}).get(name, {})
+            metric = kinds()[summary["kind"]].headline if summary["kind"] in kinds() else "accuracy"
+            records = suite_records(summary_path.parent)
+            for record, score in zip(records, item_scores(records, metric), strict=True):
+                cluster = clusters.get(record["id"])
+                if cluster:
+                    scores.setdefault(cluster, {}).setdefault(stage, []).append(score)
+    result = {}
+    for cluster, stages in sorted(scores.items()):
+        entry = {"status": statuses.get(cluster, "not trained")}
+        for stage, values in stages.items():
+            low, high = bootstrap(values)
+            entry[stage] = {
+                "value": round(sum(values) / len(values), 4),
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(values),
+            }
+        if "base" in entry and "tuned" in entry:
+            entry["gain"] = round(entry["tuned"]["value"] - entry["base"]["value"], 4)
+        result[cluster] = entry
+    return result
+
+
+def _lm_eval_clusters(account: dict, summary: dict):
+    """(metric key, cluster) for each task of an lm_eval summary whose cluster is known."""
+    headline = summary["headline_metric"].split("/", 1)[-1]
+    clusters = account["suites"].get(summary["suite"], {}).get("task_clusters", {})
+    for task, cluster in clusters.items():
+        if f"{task}/{headline}" in summary["metrics"] and cluster:
+            yield f"{task}/{headline}", cluster
+
+
+def gains(clusters: dict) -> dict:
+    """Mean gain over held-out clusters and over seen ones: the figure FLAN reports first."""
+    result = {}
+    for status in ("held-out", "seen", "not trained"):
+        values = [e["gain"] for e in clusters.values() if e["status"] == status and "gain" in e]
+        result[status] = round(sum(values) / len(values), 4) if values else None
+    return result
+
+
 def _run_info(run_dir: Path) -> dict:
     info = {"run": run_dir.name, "path": str(run_dir)}
     history_path = run_dir / "train" / "log_history.json"
@@ -255,6 +285,8 @@ def _run_info(run_dir: Path) -> dict:
         account = read_json(account_path)
         info["held_out"] = account["held_out"]
         info["sources"] = account["sources"]
+        info["clusters"] = cluster_scores(run_dir)
+        info["gains"] = gains(info["clusters"])
     steps_path = RunFolder(run_dir).steps
     if steps_path.exists():
         info["step_seconds"] = {k: v.get("seconds") for k, v in read_json(steps_path).items()}

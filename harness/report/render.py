@@ -46,13 +46,62 @@ def markdown(board: dict) -> str:
         "Scores in %, with a 95% interval (Wilson for accuracies, bootstrap for graded scores) and the "
         "item count; (±) is the change against the run's base model.",
     ]
+    notes += cluster_tables(board)
     notes += zero_shot_table(board)
-    notes += generalization_table(board)
     notes += bfcl_table(board)
     settings = {json.dumps(row["generation"], sort_keys=True) for row in board["rows"] if row["generation"]}
     for setting in sorted(settings):
         notes += ["", f"Generation settings: `{setting}`"]
     return "\n".join(lines + notes) + "\n"
+
+
+CLUSTER_HEADER = ["Cluster", "Status", "Base", "Tuned", "Gain"]
+
+
+def cluster_rows(run: dict) -> list[list[str]]:
+    rows = []
+    for cluster, entry in run.get("clusters", {}).items():
+        rows.append(
+            [
+                cluster,
+                entry["status"],
+                _scored(entry.get("base")),
+                _scored(entry.get("tuned")),
+                _signed(entry.get("gain")),
+            ]
+        )
+    return rows
+
+
+def _scored(entry: dict | None) -> str:
+    if not entry:
+        return "–"
+    interval = f" [{_pct(entry['ci_low'])}–{_pct(entry['ci_high'])}]" if entry.get("ci_low") is not None else ""
+    return f"{_pct(entry['value'])}{interval} n={entry['n']}"
+
+
+def gains_line(run: dict) -> str:
+    gains = run.get("gains", {})
+    parts = [f"{status} {_signed(gains.get(status)) or '–'}" for status in ("held-out", "seen", "not trained")]
+    return f"Mean gain (tuned - base, points) over clusters: {', '.join(parts)}"
+
+
+def cluster_tables(board: dict) -> list[str]:
+    """Zero-shot generalization per run: each cluster seen or held out, base and tuned scores, the gain."""
+    lines = []
+    for run in board.get("runs", []):
+        rows = cluster_rows(run)
+        if not rows:
+            continue
+        held_out = ", ".join(run.get("held_out") or []) or "none"
+        lines += [
+            "",
+            f"Zero-shot generalization of {run['run']} (held-out clusters: {held_out}). {gains_line(run)}.",
+            "",
+        ]
+        lines += ["| " + " | ".join(CLUSTER_HEADER) + " |", "|" + "---|" * len(CLUSTER_HEADER)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
 
 
 def zero_shot_rows(board: dict) -> list[list[str]]:
@@ -116,35 +165,6 @@ def zero_shot_table(board: dict) -> list[str]:
     return lines
 
 
-def generalization_table(board: dict) -> list[str]:
-    """Zero-shot generalisation: seen vs held-out tasks, overall and per cluster, with intervals over tasks."""
-    rows = [(row, name, r) for row in board["rows"] for name, r in row["results"].items() if r.get("generalization")]
-    if not rows:
-        return []
-    lines = [
-        "",
-        "Generalisation (mean over (task, language) pairs, 95% bootstrap interval over pairs, pair count):",
-        "",
-        "| Model | Suite | Cluster | Seen tasks | Held-out tasks (zero-shot) | Gap |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row, name, result in rows:
-        for cluster, split in result["generalization"].items():
-            seen, held_out = split["seen"], split["held_out"]
-            gap = _signed(seen["value"] - held_out["value"]) if seen and held_out else "–"
-            lines.append(
-                f"| {row['run']} / {row['model']} | {name} | {cluster} | {_interval(seen)} | "
-                f"{_interval(held_out)} | {gap} |"
-            )
-    return lines
-
-
-def _interval(group: dict | None) -> str:
-    if not group:
-        return "–"
-    return f"{_pct(group['value'])} [{_pct(group['ci_low'])}–{_pct(group['ci_high'])}] n={group['tasks']}"
-
-
 BFCL_COLUMNS = [
     ("Overall (single-turn)", "bfcl", "overall"),
     ("Non-live AST", "bfcl", "non_live"),
@@ -186,7 +206,7 @@ def bfcl_table(board: dict) -> list[str]:
 def csv_text(board: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["run", "model", "suite", "metric", "value", "ci_low", "ci_high", "n", "delta", "seen", "held_out"])
+    writer.writerow(["run", "model", "suite", "metric", "value", "ci_low", "ci_high", "n", "delta"])
     for row in board["rows"]:
         for name, r in row["results"].items():
             writer.writerow(
@@ -200,8 +220,6 @@ def csv_text(board: dict) -> str:
                     r["ci_high"],
                     r["n"],
                     r.get("delta"),
-                    r.get("seen"),
-                    r.get("held_out"),
                 ]
             )
     return out.getvalue()
@@ -317,16 +335,17 @@ def plots(board: dict) -> list[str]:
                     },
                 )
             )
+    for run in board.get("runs", []):  # per cluster: base and tuned, seen or held out
+        clusters = run.get("clusters") or {}
+        if clusters:
+            names = list(clusters)
             out.append(
                 svg_bars(
-                    f"{suite}: seen vs held-out tasks (%)",
-                    ["seen", "held-out"],
+                    f"{run['run']}: score per cluster (%), held-out clusters marked *",
+                    [f"{c}*" if clusters[c]["status"] == "held-out" else c for c in names],
                     {
-                        f"{r['run']}/{r['model']}": [
-                            r["results"][suite].get("seen"),
-                            r["results"][suite].get("held_out"),
-                        ]
-                        for r in with_tasks
+                        stage: [(clusters[c].get(stage) or {}).get("value") for c in names]
+                        for stage in ("base", "tuned")
                     },
                 )
             )
@@ -391,6 +410,12 @@ def html_page(board: dict, title: str) -> str:
 Click a column to sort.</p>
 {"".join(f'<p class="down"><b>Warning:</b> {html.escape(w)}</p>' for w in board.get("warnings", []))}
 <table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+{
+        "".join(
+            _html_table(f"Zero-shot generalization: {r['run']}", CLUSTER_HEADER, cluster_rows(r), gains_line(r))
+            for r in board.get("runs", [])
+        )
+    }
 {_html_table("Zero-shot checks", ZERO_SHOT_HEADER, zero_shot_rows(board))}
 <p class="ci">Generation settings: {"<br>".join(html.escape(s) for s in settings)}<br>
 {html.escape(board["generated_by"])}, report schema {SCHEMA_VERSION}</p>
@@ -399,12 +424,14 @@ Click a column to sort.</p>
 """
 
 
-def _html_table(title: str, header: list[str], rows: list[list[str]]) -> str:
+def _html_table(title: str, header: list[str], rows: list[list[str]], note: str = "") -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
-    return f"<h2>{html.escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    caption = f"<p>{html.escape(note)}</p>" if note else ""
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<h2>{html.escape(title)}</h2>{caption}{table}"
 
 
 def _delta_span(delta) -> str:
@@ -429,3 +456,73 @@ def write_report(board: dict, out_dir: Path, formats: list[str], title: str) -> 
             name, render = writers[fmt]
             written[fmt] = write_text(out_dir / name, render())
     return written
+
+
+def study_rows(study: dict) -> list[list[str]]:
+    return [
+        [
+            cluster,
+            entry["run"],
+            _pct(entry["base"]),
+            _pct(entry["tuned"]),
+            _signed(entry["held_out_gain"]) or "–",
+            _signed(entry["mean_seen_gain"]) or "–",
+        ]
+        for cluster, entry in study["clusters"].items()
+    ]
+
+
+STUDY_HEADER = ["Held-out cluster", "Run", "Base", "Tuned", "Held-out gain", "Mean gain on its seen clusters"]
+
+
+def study_markdown(study: dict) -> str:
+    """A leave-one-cluster-out study: per held-out cluster, base and tuned scores on it and the gain."""
+    lines = [
+        f"# Leave-one-cluster-out study: {study['recipe']}",
+        "",
+        f"Mean held-out gain {_signed(study['mean_held_out_gain']) or '–'} points; mean gain on seen clusters "
+        f"{_signed(study['mean_seen_gain']) or '–'} (each run's seen clusters, averaged over runs).",
+        "",
+        "| " + " | ".join(STUDY_HEADER) + " |",
+        "|" + "---|" * len(STUDY_HEADER),
+    ]
+    lines += ["| " + " | ".join(cells) + " |" for cells in study_rows(study)]
+    if len(study["schedule"]) > 1:
+        ks = sorted(study["schedule"], key=int)
+        lines += ["", "Held-out score (tuned) against the number of training clusters:", ""]
+        lines += ["| Held-out cluster | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+        for cluster in study["clusters"]:
+            lines.append(f"| {cluster} | " + " | ".join(_pct(study["schedule"][k].get(cluster)) for k in ks) + " |")
+    lines += ["", "Each run's seen clusters and contamination: `study.json` (`runs`); each run's own report in runs/."]
+    return "\n".join(lines) + "\n"
+
+
+def study_html(study: dict) -> str:
+    clusters = list(study["clusters"])
+    bars = svg_bars(
+        "Score on each cluster when it is held out (%): base and tuned",
+        clusters,
+        {stage: [study["clusters"][c][stage] for c in clusters] for stage in ("base", "tuned")},
+    )
+    curves = ""
+    if len(study["schedule"]) > 1:
+        series = {
+            cluster: [
+                [int(k), 100 * v]
+                for k, by in sorted(study["schedule"].items(), key=lambda kv: int(kv[0]))
+                if (v := by.get(cluster)) is not None
+            ]
+            for cluster in clusters
+        }
+        curves = svg_lines("Held-out score against the number of training clusters", series, "score %")
+    title = f"Leave-one-cluster-out study: {study['recipe']}"
+    note = (
+        f"Mean held-out gain {_signed(study['mean_held_out_gain']) or '–'} points; mean gain on seen clusters "
+        f"{_signed(study['mean_seen_gain']) or '–'}."
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{_html_table("Held-out gain per cluster", STUDY_HEADER, study_rows(study), note)}
+<div id="plots">{bars}{curves}</div></body></html>
+"""

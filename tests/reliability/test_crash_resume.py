@@ -123,6 +123,7 @@ def test_every_run_folder_file_is_written_through_the_atomic_writer():
         ("run.py", ".lock"),  # the lock file itself
         ("run.py", "probe.write_text"),  # the writability probe
         ("samples.py", 'open("a"'),  # samples.jsonl: append-only, fsynced per chunk, a torn last line is dropped
+        ("pretrain.py", 'open("a"'),  # log.jsonl: an append-only record; resuming reads state.json, not the log
         ("tiny.py", "config_file.write_text"),  # inside a staging folder renamed into place whole
     }
     direct = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*['\"][wa]['\"]|json\.dump\(|\.to_json\(|\.to_csv\(")

@@ -1,16 +1,15 @@
 """Instruction tasks in four languages, NLU framed as generation ("this is a positive sentiment").
 
 `FAMILIES` is the registry: task family -> cluster, source, metric and the function that makes one task.
-Held-out families and held-out (family, language) pairs never appear in train or validation rows; the
-test split holds every task and marks each row `seen` or not, so evaluation reports zero-shot
-generalisation and the gap.
+Every family is in every split (items disjoint by content key); a row carries its cluster in `meta.cluster`,
+so a recipe holds whole clusters out with `generalization.held_out` and the suites of those clusters measure
+zero-shot generalization (FLAN's protocol; `harness study leave-one-out` runs it cluster by cluster).
 """
 
 from __future__ import annotations
 
 import functools
 import random
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,48 +105,6 @@ FAMILIES = {
     "sort_numbers": Family("sorting", "builtin:numbers", "rougeL", _sort_numbers),
     "translate_word": Family("translation", "builtin:vocabulary", "exact_match", _translate_word),
 }
-HELD_OUT_FAMILIES = frozenset({"topic", "reverse_words"})
-HELD_OUT_PAIRS = frozenset({("sentiment", "es"), ("count_words", "de"), ("uppercase", "fr")})
-
-
-def is_held_out(family: str, language: str) -> bool:
-    return family in HELD_OUT_FAMILIES or (family, language) in HELD_OUT_PAIRS
-
-
-HELD_OUT_SOURCES = frozenset(FAMILIES[family].source for family in HELD_OUT_FAMILIES)
-
-
-class HeldOutGuard:
-    """The instruct suite's check on a training mixture: a row tagged (a `task` or `source` column, or a
-    built-in row's meta) with a task the suite evaluates zero-shot, or with the source such tasks come from,
-    would make its held-out numbers meaningless. Training shows it every row it reads (`see`)."""
-
-    def __init__(self):
-        self.tasks: dict[str, set[str]] = defaultdict(set)  # training source -> held-out tasks in its rows
-        self.sources: dict[str, set[str]] = defaultdict(set)
-
-    def see(self, training_source: str, row: dict) -> None:
-        tags = {**row, **(row.get("meta") if isinstance(row.get("meta"), dict) else {})}
-        task, origin = tags.get("task"), tags.get("source")
-        if isinstance(task, str) and task in HELD_OUT_FAMILIES and tags.get("seen") is not True:
-            self.tasks[training_source].add(task)
-        if isinstance(origin, str) and origin in HELD_OUT_SOURCES:
-            self.sources[training_source].add(origin)
-
-    def problems(self) -> list[str]:
-        problems = []
-        for training_source in dict.fromkeys([*self.tasks, *self.sources]):
-            problems += [
-                f"{training_source}: task {task!r} is held out for zero-shot evaluation"
-                for task in sorted(self.tasks[training_source])
-            ]
-            problems += [
-                f"{training_source}: source {origin!r} is where held-out tasks come from"
-                for origin in sorted(self.sources[training_source])
-            ]
-        return problems
-
-
 # en, fr, de, es
 VOCABULARY = [
     ("cat", "chat", "Katze", "gato"),
@@ -361,7 +318,6 @@ QA = {
 
 def _example(rng: random.Random, families: list[str], languages: list[str]):
     family, language = rng.choice(families), rng.choice(languages)
-    held_out = is_held_out(family, language)
     key, text, answer = FAMILIES[family].make(language, rng)
     instruction = rng.choice(INSTRUCTIONS[family][language]).format(target=LANGUAGE_NAMES[language])
     row = {
@@ -373,7 +329,6 @@ def _example(rng: random.Random, families: list[str], languages: list[str]):
             "language": language,
             "cluster": FAMILIES[family].cluster,
             "metric": FAMILIES[family].metric,
-            "seen": not held_out,
         },
     }
     return f"{family}:{language}:{key}", row
@@ -388,7 +343,6 @@ def generate(
     if unknown:
         raise ValueError(f"unknown instruct families or languages: {unknown}")
     # Families are drawn one at a time so each gets an equal share (a small family may give fewer rows).
-    # Held-out tasks exist only to be evaluated zero-shot: all of their items belong to the test split.
     rows = []
     for index, family in enumerate(families):
         share = n // len(families) + (index < n % len(families))
@@ -398,7 +352,6 @@ def generate(
             share,
             seed,
             namespace="instruct",
-            assign_split=lambda key, row: None if row["meta"]["seen"] else "test",
         )
     for index, row in enumerate(rows):
         row["id"] = f"instruct-{split}-{index:06d}"

@@ -73,9 +73,6 @@ class SuiteKind:
     # A kind that runs by itself instead of building items (lm_eval): (model, model path, settings, backend
     # name, out dir, seed, dtype, reproduce) -> the summary, of the same shape as every suite's.
     run: Callable[..., dict] | None = None
-    # A check of the training mixture this suite needs (the instruct suite's held-out guard): made new per
-    # training run, it sees every row read (`see(source, row)`) and says what is wrong (`problems()`).
-    training_guard: Callable[[], Any] | None = None
 
 
 @functools.cache

@@ -15,7 +15,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.data import builtin
-from harness.data.builtin import instruct as builtin_instruct
 from harness.evaluate.scorers import Verdict, reasoning, text, toolcall
 from harness.evaluate.suites import Item, NoOptions, SuiteKind, first_verdict, mean
 
@@ -154,11 +153,12 @@ def text_metrics(records: list[dict]) -> dict:
 
 
 def instruct_metrics(records: list[dict]) -> dict:
-    """Per task, macro-averaged per cluster and language, and seen vs held-out with the gap."""
+    """Per task, macro-averaged per cluster and language (whether a cluster was trained on or held out is the
+    run's, not the suite's: `data/generalization.json` and the report's zero-shot section)."""
     per_task = defaultdict(list)
     for record in records:
         meta = record["meta"]
-        per_task[(meta["task"], meta["language"], meta["cluster"], meta["seen"])].append(first_verdict(record)["score"])
+        per_task[(meta["task"], meta["language"], meta["cluster"])].append(first_verdict(record)["score"])
     task_scores = {key: mean(values) for key, values in per_task.items()}
 
     def macro(select) -> dict:
@@ -167,18 +167,11 @@ def instruct_metrics(records: list[dict]) -> dict:
             groups[select(key)].append(value)
         return {str(k): mean(v) for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}
 
-    seen_split = macro(lambda key: "seen" if key[3] else "held_out")
-    gap = None
-    if seen_split.get("seen") is not None and seen_split.get("held_out") is not None:
-        gap = round(seen_split["seen"] - seen_split["held_out"], 4)
     return {
         **text_metrics(records),
-        "seen": seen_split.get("seen"),
-        "held_out": seen_split.get("held_out"),
-        "seen_minus_held_out": gap,
         "by_cluster": macro(lambda key: key[2]),
         "by_language": macro(lambda key: key[1]),
-        "by_task": {f"{task}/{language}": value for (task, language, _, _), value in sorted(task_scores.items())},
+        "by_task": {f"{task}/{language}": value for (task, language, _), value in sorted(task_scores.items())},
     }
 
 
@@ -186,12 +179,5 @@ KINDS = (
     SuiteKind("reasoning", _reasoning, reasoning_metrics, options=ReasoningOptions, pass_at_k=True),
     SuiteKind("tools", _tools, tool_metrics, options=ToolsOptions, pass_at_k=True),
     SuiteKind("chat", _chat, text_metrics, options=NoOptions),
-    SuiteKind(
-        "instruct",
-        _instruct,
-        instruct_metrics,
-        headline="score",
-        options=InstructOptions,
-        training_guard=builtin_instruct.HeldOutGuard,
-    ),
+    SuiteKind("instruct", _instruct, instruct_metrics, headline="score", options=InstructOptions),
 )
