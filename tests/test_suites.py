@@ -74,4 +74,6 @@ def test_the_shipped_kinds_check_their_options_too():
         build_suite(SuiteSettings(suite="bfcl", options={"per_category": 0}))
     with pytest.raises(SuiteError, match="options: tasks: Field required"):
         check_options(SuiteSettings(suite="lm_eval"))  # what `harness validate` and the lm_eval run check
-    assert set(kinds()) == {"reasoning", "tools", "chat", "instruct", "gsm8k", "bfcl", "lm_eval"}
+    with pytest.raises(SuiteError, match="options: scorer: Field required"):
+        check_options(SuiteSettings(suite="file", path="x.jsonl"))
+    assert set(kinds()) == {"reasoning", "tools", "chat", "instruct", "gsm8k", "bfcl", "file", "lm_eval"}
