@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from harness.recipe import REPORT_FORMATS, RecipeError, SourceSettings, load_recipe
+from harness.recipe import REPORT_FORMATS, RecipeError, SourceSettings, load_recipe, safe_load
 from harness.run import STEPS
 from harness.run_folder import RunFolder
 from harness.serve import ENGINES
@@ -492,10 +492,24 @@ def report(paths, output, formats, title) -> None:
     help="Redo a finished step (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved recipe and the plan; run nothing.")
+@click.option(
+    "--shared-base",
+    type=click.Path(exists=True, file_okay=False),
+    help="A finished base evaluation on the same suites, used instead of evaluating the base again (studies).",
+)
 @set_option
 @launcher_options
 def run_command(
-    recipe_path, output, force, dry_run, overrides, launcher, num_processes, accelerate_config, main_process_port
+    recipe_path,
+    output,
+    force,
+    dry_run,
+    shared_base,
+    overrides,
+    launcher,
+    num_processes,
+    accelerate_config,
+    main_process_port,
 ) -> None:
     """Train, evaluate the base and the tuned model, and write the report: the whole job."""
     from harness.report import headline
@@ -512,6 +526,7 @@ def run_command(
             dry_run=dry_run,
             echo=click.echo,
             launcher=_launcher(launcher, num_processes, accelerate_config, main_process_port),
+            shared_base=Path(shared_base) if shared_base else None,
         )
     except RunError as error:
         raise click.ClickException(str(error)) from None
@@ -545,8 +560,16 @@ def study() -> None:
     "--clusters", help="Clusters to hold out one at a time, comma-separated (default: every one trained and measured)."
 )
 @click.option("--schedule", help="Numbers of training clusters, e.g. 1,2,4: held-out score against them (FLAN).")
+@click.option("--jobs", is_flag=True, help="One job per run: on Slurm where there is one, else local jobs (submitit).")
+@click.option(
+    "--job-option",
+    "job_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A submitit executor parameter for --jobs, e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1.",
+)
 @set_option
-def leave_one_out_command(recipe_path, output, clusters, schedule, overrides) -> None:
+def leave_one_out_command(recipe_path, output, clusters, schedule, jobs, job_options, overrides) -> None:
     """One run per cluster with that cluster held out (FLAN's protocol), the base evaluated once, resumable;
     then study.json and the study report: held-out gain per cluster."""
     from harness.data.sources import DataError
@@ -561,13 +584,18 @@ def leave_one_out_command(recipe_path, output, clusters, schedule, overrides) ->
             f"{schedule!r}: numbers separated by commas, e.g. 1,2,4", param_hint="--schedule"
         ) from None
     wanted = [c.strip() for c in clusters.split(",") if c.strip()] if clusters else None
+    parameters = {}
+    for option in job_options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{option!r}: expected KEY=VALUE", param_hint="--job-option")
+        parameters[key] = safe_load(value)
     try:
-        result = leave_one_out(recipe, study_dir, wanted, ks, echo=click.echo)
+        leave_one_out(recipe, study_dir, wanted, ks, echo=click.echo, jobs=parameters if jobs else None)
     except (StudyError, DataError) as error:
         raise click.ClickException(str(error)) from None
     click.echo((study_dir / "report.md").read_text())
     click.echo(f"study: {study_dir / 'study.json'}, {study_dir / 'report.html'}")
-    del result
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -13,7 +13,7 @@ import functools
 import re
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, model_validator
@@ -234,7 +234,9 @@ class GeneralizationSettings(Strict):
     """Zero-shot checks: task clusters kept out of training, so the suites of those clusters measure
     generalization to tasks the model never saw (FLAN's held-out clusters)."""
 
-    held_out: list[str] = Field(default_factory=list, description="Clusters whose training rows are dropped")
+    held_out: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]] = Field(
+        default_factory=list, description="Clusters whose training rows are dropped (letters, digits, '.', '_', '-')"
+    )
 
 
 class DecontaminationSettings(Strict):
@@ -254,6 +256,12 @@ class DecontaminationSettings(Strict):
     action: Literal["report", "drop_train", "fail"] = Field(
         "report", description="report; drop_train: remove the matching training rows; fail: stop before training"
     )
+
+    @model_validator(mode="after")
+    def _threshold_is_tulu(self):
+        if self.rule == "gpt3" and self.threshold is not None:
+            raise ValueError("threshold belongs to rule tulu; rule gpt3 flags any shared n-gram")
+        return self
 
     @property
     def n(self) -> int:

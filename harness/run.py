@@ -161,7 +161,9 @@ def run(
         # Steps run on a copy of the recipe with relative paths resolved against the original's folder.
         write_text(folder.recipe, recipe.dump())  # its paths made absolute as it loaded: it runs from here
         redo = set(force)
-        base_done = state.get("eval_base", {}).get("status") == "done" and "eval_base" not in redo
+        previous_base = state.get("eval_base", {})
+        base_done = previous_base.get("status") == "done" and previous_base.get("recipe_hash") == digest
+        base_done = base_done and "eval_base" not in redo
         if shared_base is not None and not base_done:
             shutil.rmtree(folder.eval_dir("base"), ignore_errors=True)
             shutil.copytree(shared_base, folder.eval_dir("base"))

@@ -311,3 +311,78 @@ def test_the_file_suite_reads_training_layouts_and_counts_bad_rows(tmp_path, tra
         "no `reference` column and no answer turn to take the reference from": {"count": 1, "rows": [3]},
         "row is a str, not an object": {"count": 1, "rows": [4]},
     }
+
+
+def test_a_test_item_copied_into_many_rows_is_still_found():
+    """Template n-grams in many rows identify no item, but a row holding the whole item is a copy however many
+    rows repeat it (a repeated copy must not hide itself)."""
+    from harness.generalization.contamination import NgramIndex, contaminating_rows
+
+    index = NgramIndex(8, 0.5)
+    index.add("suite", "copied", TEST_ITEMS[0]["prompt"])
+    index.add("suite", "templated", "How many words are in this sentence? milk house sun")
+    rows = [f"How many words are in this sentence? milk door car {i}" for i in range(30)]
+    rows += [f"Note {i}: {TEST_ITEMS[0]['prompt']}" for i in range(12)]
+    found = contaminating_rows(index, rows, boilerplate_rows=10)
+    assert {number for items in found.values() for number in items} == {0}
+    assert sorted(found) == list(range(30, 42))
+
+
+def test_a_cluster_column_that_is_not_there_is_named(world, tmp_path):
+    path = world()
+    recipe = yaml.safe_load(path.read_text())
+    recipe["data"]["sources"][0]["cluster_column"] = "task_name"
+    path.write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(main, ["contamination", str(path)])
+    assert result.exit_code == 1 and "cluster_column: 'task_name' not found; the rows have" in result.output
+
+
+def test_recipe_fields_of_the_zero_shot_checks_are_checked(world):
+    from harness.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match="threshold belongs to rule tulu"):
+        load_recipe(world(decontamination={"rule": "gpt3", "threshold": 0.3}))
+    with pytest.raises(RecipeError, match="generalization.held_out.0: String should match pattern"):
+        load_recipe(world(generalization={"held_out": ["a/b"]}))
+
+
+def test_the_file_suite_takes_the_answer_turn_as_the_reference(tmp_path):
+    from harness.evaluate.suites import build_suite
+    from harness.recipe import SuiteSettings
+
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    sharegpt = [
+        {
+            "conversations": [
+                {"from": "human", "value": "Hi"},
+                {"from": "gpt", "value": "Hello"},
+                {"from": "human", "value": "Name?"},
+            ],
+            "reference": "Ann",
+        }
+    ]
+    suite = build_suite(
+        SuiteSettings(suite="file", path=str(write_jsonl(tmp_path / "s.jsonl", sharegpt)), options={"scorer": "exact"})
+    )
+    assert [m["content"] for m in suite.items[0].messages] == ["Hi", "Hello", "Name?"] and suite.items[
+        0
+    ].reference == "Ann"
+    completion = [
+        {"prompt": [{"role": "user", "content": "2+2?"}], "completion": [{"role": "assistant", "content": "4"}]}
+    ]
+    suite = build_suite(
+        SuiteSettings(
+            suite="file", path=str(write_jsonl(tmp_path / "c.jsonl", completion)), options={"scorer": "exact"}
+        )
+    )
+    assert suite.items[0].reference == "4"
+    tool_rows = [
+        {
+            "messages": [{"role": "user", "content": "Weather in Oslo?"}, {"role": "assistant", "tool_calls": [call]}],
+            "tools": tools,
+        }
+    ]
+    path = write_jsonl(tmp_path / "tools.jsonl", tool_rows)
+    suite = build_suite(SuiteSettings(suite="file", path=str(path), options={"scorer": "tool_call"}))
+    assert suite.items[0].reference == [{"get_weather": {"city": ["Oslo"]}}]

@@ -84,3 +84,19 @@ def test_a_cluster_that_is_not_trained_and_measured_is_refused(study, tmp_path):
         main, ["study", "leave-one-out", str(root / "loo.yaml"), "-o", str(tmp_path), "--clusters", "nli"]
     )
     assert result.exit_code == 1 and "--clusters ['nli']: not both trained on and measured here" in result.output
+
+
+def test_runs_as_jobs_go_through_submitit(study, tmp_path):
+    """--jobs: the base evaluation and each run as a job (local background processes where there is no Slurm)."""
+    root, _, _ = study
+    folder = tmp_path / "jobs-study"
+    arguments = ["study", "leave-one-out", str(root / "loo.yaml"), "-o", str(folder), "--clusters", "counting,sorting"]
+    result = CliRunner().invoke(main, [*arguments, "--jobs", "--job-option", "timeout_min=20"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("job ") == 3 and "base evaluation" in result.output
+    assert set(read_json(folder / "study.json")["clusters"]) == {"counting", "sorting"}
+    for cluster in ("counting", "sorting"):
+        steps = read_json(folder / "runs" / f"without-{cluster}" / "steps.json")
+        assert steps["eval_base"]["shared"] == str(folder / "base") and steps["report"]["status"] == "done"
+    bad = CliRunner().invoke(main, [*arguments, "--jobs", "--job-option", "no_such_parameter=1"])
+    assert bad.exit_code == 1 and "--job-option" in bad.output

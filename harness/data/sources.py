@@ -270,6 +270,10 @@ def _first_object(dataset) -> dict | None:
 def source_layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None:
     """The source's layout: named in the recipe or detected on the first row (None: no object row at all,
     so each row is counted as malformed)."""
+    if source.cluster_column and first is not None and source.cluster_column not in first:
+        raise DataError(
+            f"{source.label}: cluster_column: {source.cluster_column!r} not found; the rows have {sorted(first)}"
+        )
     if source.columns and first is not None:
         wanted = {c for value in source.columns.values() for c in ([value] if isinstance(value, str) else value)}
         missing = sorted(wanted - set(first))
@@ -593,9 +597,10 @@ def build_mixture(
         used = size_rows(valid, source, rng)
         report.rows_used = len(used)
         if not len(used):
+            dropped = "".join(f"; {len(rows)} dropped: {reason}" for reason, rows in report.dropped_rows.items())
             raise DataError(
                 f"{source.label}: no usable rows ({report.bad_count} malformed of {report.rows_read}: "
-                f"{report.reasons()})"
+                f"{report.reasons()}{dropped})"
             )
         log.info("%s: %d rows read, %d valid, %d used", source.label, report.rows_read, report.rows_valid, len(used))
         mixed.append(used)

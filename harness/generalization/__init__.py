@@ -27,8 +27,7 @@ class GeneralizationError(ValueError):
 
 def item_text(messages: list[dict]) -> str:
     """What of an evaluation item must not be in the training data: its prompt, every turn of it, as Tulu 3
-    checks it (not the reference: a long worked answer would outweigh the question). A system prompt many
-    items share is boilerplate and counts for nothing (`contaminating_rows`)."""
+    checks it (not the reference: a long worked answer would outweigh the question)."""
     return "\n".join(str(m.get("content") or "") for m in messages)
 
 
@@ -176,7 +175,8 @@ class ZeroShotCheck:
                 sum(unmapped.values()),
                 dict(unmapped.most_common(10)),
             )
-        self.sources[source.label] = {
+        label = source.label if source.label not in self.sources else f"{source.label} (source {index})"
+        self.sources[label] = {
             "clusters": {str(k): v for k, v in clusters.most_common() if k is not None},
             "rows_without_cluster": clusters[None],
             "unmapped_tasks": dict(unmapped.most_common()),
@@ -206,6 +206,8 @@ class ZeroShotCheck:
                 "items_too_short": len(short),
                 "contaminated": list(by_suite[name]),
                 "matches": by_suite[name],
+                # drop_train: the rows that held them are gone, so the trained model never saw these items
+                "removed_from_training": settings.action == "drop_train",
             }
         return {
             "rule": settings.rule,
@@ -245,12 +247,11 @@ class ZeroShotCheck:
         """Under `action: fail`, stop (before training) when any item is contaminated."""
         if self.recipe.decontamination.action != "fail":
             return
-        found = {name: suite["contaminated"] for name, suite in self.contamination()["suites"].items()}
-        found = {name: ids for name, ids in found.items() if ids}
-        if found:
+        contamination = self.contamination()
+        if any(suite.get("contaminated") for suite in contamination["suites"].values()):
             raise GeneralizationError(
                 "training rows contain evaluation items (decontamination.action: fail):\n"
-                + contamination_table(self.contamination())
+                + contamination_table(contamination)
             )
 
 
@@ -285,7 +286,7 @@ class LmEvalDocsUnavailable(RuntimeError):
 
 
 def _lm_eval_items(settings: SuiteSettings) -> list[tuple[str, str, dict]]:
-    """An lm_eval suite's documents as (task/doc id, prompt and target, {task}), where lm-eval can read them
+    """An lm_eval suite's documents as (task/doc id, prompt, {task}), where lm-eval can read them
     (offline: local tasks and datasets already in the cache)."""
     from pathlib import Path
 

@@ -54,10 +54,11 @@ def task_cluster(value: str | None, overrides: dict[str, str]) -> str | None:
     already is a cluster name; None if none is known. The recipe's `overrides` win."""
     if value is None:
         return None
-    if value in overrides:
-        return overrides[value]
-    maps = shipped()
     name = value.strip().lower()
+    overrides = {key.strip().lower(): cluster for key, cluster in overrides.items()}
+    if name in overrides:
+        return overrides[name]
+    maps = shipped()
     if name in maps["clusters"]:
         return name
     for candidate in (name, VARIANT.sub("", name)):

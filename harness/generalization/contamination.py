@@ -5,8 +5,9 @@ hashed into one index; each training row is streamed against it once, so the cos
 words, not with rows x items. Two published rules (`DecontaminationSettings`): Tulu 3's, where an item is
 contaminated when more than half of its words are covered by n-grams (8) it shares with one training row, and
 GPT-3's, any shared 13-gram. An item shorter than n words counts as one n-gram of its own length: it is
-contaminated when a training row holds it whole. Items of fewer than `MIN_WORDS` words are too short to
-tell a copy from a coincidence and are reported as not checked, never as clean.
+contaminated when a training row holds it whole. The item's text is its whole prompt (system turn included),
+so a long shared system prompt weighs in the share as any other words do. Items of fewer than `MIN_WORDS`
+words are too short to tell a copy from a coincidence and are reported as not checked, never as clean.
 
 No maintained library does this rule: lm-eval removed its 13-gram decontamination (PR 1533), open-instruct's
 runs on an Elasticsearch server, datasketch's MinHash LSH estimates Jaccard similarity of whole documents
@@ -75,16 +76,19 @@ class NgramIndex:
 
     def contaminated(self, grams: set[int], boilerplate: set[int] = frozenset()) -> dict[int, float]:
         """Item number -> covered share, for the items a training row with these n-grams contaminates.
-        Boilerplate n-grams (in many training rows: a template's words) identify no item and do not count."""
+        Boilerplate n-grams (in many training rows: a template's words) identify no item and do not count,
+        except in a row that holds the item whole: a test item copied into many rows is still a copy."""
         starts: dict[int, set[int]] = defaultdict(set)
-        for gram in grams - boilerplate:
+        for gram in grams:
             for number, start in self.grams[gram]:
-                starts[number].add(start)
+                starts[number].add(start if gram not in boilerplate else -1 - start)
         found = {}
         for number, hits in starts.items():
             length = self.lengths[number]
             size = min(self.n, length)
-            covered = len({position for start in hits for position in range(start, start + size)})
+            whole = len(hits) == length - size + 1  # every n-gram of the item is in this row
+            counted = [start if start >= 0 else -1 - start for start in hits if whole or start >= 0]
+            covered = len({position for start in counted for position in range(start, start + size)})
             if covered / length > self.coverage:
                 found[number] = round(covered / length, 3)
         return found

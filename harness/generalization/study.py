@@ -1,6 +1,7 @@
 """Leave-one-cluster-out studies: FLAN's protocol for zero-shot generalization, in one command.
 
     harness study leave-one-out RECIPE [--clusters a,b,c] [--schedule 1,2,4] [--set key=value ...]
+    harness study leave-one-out RECIPE --jobs [--job-option slurm_partition=gpu ...]   # one job per run
 
 One `harness run` per cluster with that cluster held out (`generalization.held_out`), so each run's suites of
 that cluster measure a task type the model never saw; with `--schedule`, runs that train on k of the other
@@ -8,19 +9,25 @@ clusters (a seeded choice) for each k, FLAN's "held-out score against the number
 base model is evaluated once and shared by every run; each run resumes as `harness run` does, so a study
 interrupted anywhere goes on where it stopped. `study.json` holds, per held-out cluster, the base and tuned
 scores on it and `clusters.<name>.held_out_gain`; `report.md` and `report.html` (with plots) sit beside it.
+Runs go one after another here, or with `jobs` (submitit's executor parameters) one job each: on Slurm where
+there is one, else as local background processes (submitit's own choice); the base evaluation is a job first.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
-from harness.files import write_json, write_text
+from harness.files import read_json, write_json, write_text
 from harness.generalization import account
 from harness.launch import Launcher
 from harness.recipe import Recipe
 from harness.run_folder import RunFolder
+
+log = logging.getLogger(__name__)
 
 
 class StudyError(ValueError):
@@ -62,6 +69,7 @@ def plan(recipe: Recipe, clusters: list[str], schedule: list[int] | None) -> lis
     ]
     for k in schedule or []:
         if not 1 <= k < len(clusters) - 1:  # k = all the others is the leave-one-out run itself
+            log.warning("--schedule %d: not between 1 and %d (the clusters minus two); left out", k, len(clusters) - 2)
             continue
         for cluster in clusters:
             others = [c for c in clusters if c != cluster]
@@ -84,6 +92,7 @@ def leave_one_out(
     clusters: list[str] | None = None,
     schedule: list[int] | None = None,
     echo=print,
+    jobs: dict | None = None,
 ) -> dict:
     from harness.run import RunError, run, step_env
 
@@ -94,20 +103,75 @@ def leave_one_out(
     recipe_file = study_dir / "recipe.yaml"
     write_text(recipe_file, recipe.dump())
     base_dir = study_dir / "base"
+    base_command = Launcher().wrap(["eval", recipe.model.name, "--recipe", str(recipe_file), "-o", str(base_dir)])
+    made_for = base_dir / "made_for.json"  # what the base evaluation depends on: a change makes it anew
+    wanted = {
+        "model": recipe.model.model_dump(mode="json"),
+        "eval": recipe.eval.model_dump(mode="json"),
+        "seed": recipe.seed,
+    }
+    if made_for.exists() and read_json(made_for) != wanted:
+        echo("the model, evaluation settings or seed changed since the base evaluation: evaluating it again")
+        shutil.rmtree(base_dir)
     if not (base_dir / "index.json").exists():  # the evaluation itself resumes from finished samples
         echo(f"base model: evaluating {recipe.model.name} once for every run")
-        command = Launcher().wrap(["eval", recipe.model.name, "--recipe", str(recipe_file), "-o", str(base_dir)])
-        if subprocess.run(command, env=step_env(True)).returncode != 0:
+        if jobs is not None:
+            _wait(_executor(study_dir, jobs), {"base evaluation": base_command}, echo)
+        elif subprocess.run(base_command, env=step_env(True)).returncode != 0:
             raise StudyError("the base model's evaluation failed; fix the cause and run the study again")
+        write_json(made_for, wanted)
+    commands = {}
     for number, entry in enumerate(runs, start=1):
-        echo(f"\n[run {number}/{len(runs)}] {entry['name']}: held out {', '.join(entry['held_out'])}")
         settings = recipe.generalization.model_copy(update={"held_out": entry["held_out"]})
         run_recipe = recipe.model_copy(update={"name": f"{recipe.name}-{entry['name']}", "generalization": settings})
+        run_dir = study_dir / "runs" / entry["name"]
+        if jobs is not None:
+            path = study_dir / "recipes" / f"{entry['name']}.yaml"
+            write_text(path, run_recipe.dump())
+            commands[entry["name"]] = Launcher().wrap(
+                ["run", str(path), "-o", str(run_dir), "--shared-base", str(base_dir)]
+            )
+            continue
+        echo(f"\n[run {number}/{len(runs)}] {entry['name']}: held out {', '.join(entry['held_out'])}")
         try:
-            run(run_recipe, study_dir / "runs" / entry["name"], echo=echo, shared_base=base_dir)
+            run(run_recipe, run_dir, echo=echo, shared_base=base_dir)
         except RunError as error:
             raise StudyError(f"run {entry['name']}: {error}") from None
+    if commands:
+        _wait(_executor(study_dir, jobs), commands, echo)
     return write_study(study_dir, recipe, runs)
+
+
+def _executor(study_dir: Path, parameters: dict):
+    try:
+        import submitit
+    except ImportError:
+        raise StudyError("--jobs needs submitit: pip install 'harness[slurm]'") from None
+    executor = submitit.AutoExecutor(folder=study_dir / "jobs")
+    try:
+        executor.update_parameters(**parameters)
+    except (TypeError, ValueError, NameError) as error:  # submitit names an unknown parameter with NameError
+        raise StudyError(f"--job-option: {str(error).splitlines()[0]}") from None
+    return executor
+
+
+def _wait(executor, commands: dict[str, list[str]], echo) -> None:
+    """Each command as one job; wait for all of them; a failed one is named with its log."""
+    from submitit.helpers import CommandFunction
+
+    jobs = {name: executor.submit(CommandFunction(command, verbose=False)) for name, command in commands.items()}
+    for name, job in jobs.items():
+        echo(f"job {job.job_id}: {name}")
+    failed = []
+    for name, job in jobs.items():
+        try:
+            job.result()
+        except Exception as error:  # submitit raises FailedJobError, UncompletedJobError, ...
+            failed.append(f"{name} (job {job.job_id}, logs {job.paths.stderr}): {str(error).splitlines()[0][:200]}")
+    if failed:
+        raise StudyError(
+            "jobs failed; fix the cause and run the study again (finished runs are kept):\n- " + "\n- ".join(failed)
+        )
 
 
 def write_study(study_dir: Path, recipe: Recipe, runs: list[dict]) -> dict:
@@ -145,8 +209,6 @@ def write_study(study_dir: Path, recipe: Recipe, runs: list[dict]) -> dict:
 
 
 def _contaminated(run_dir: Path) -> dict:
-    from harness.files import read_json
-
     path = RunFolder(run_dir).generalization
     contamination = read_json(path).get("contamination") if path.exists() else None
     if not contamination:

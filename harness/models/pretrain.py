@@ -105,11 +105,13 @@ def load(out: Path, settings: dict):
 
     from harness.models.tiny import tiny_model_path
 
-    state = _read_state(out)
-    step = state.get("step", 0)
-    checkpoint = out / CHECKPOINT
+    step = _read_state(out).get("step", 0)
     rewarm_from = None
-    if (checkpoint / "optimizer.pt").exists() and json.loads((checkpoint / "step.json").read_text())["step"] == step:
+    # The newest whole exact checkpoint wins, even over a state.json that a kill left one save behind.
+    checkpoint = next((c for c in (out / CHECKPOINT, out / f"{CHECKPOINT}.old") if (c / "step.json").exists()), None)
+    if checkpoint is not None and json.loads((checkpoint / "step.json").read_text())["step"] >= step:
+        position = json.loads((checkpoint / "step.json").read_text())
+        step, rewarm_from = position["step"], position.get("rewarm_from")
         model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
         optimizer = _optimizer(model, settings)
         optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
@@ -182,7 +184,7 @@ def pretrain(
         optimizer.zero_grad(set_to_none=True)
         step += 1
         losses.append(loss.item())
-        if step % log_every == 0:
+        if step % log_every == 0 or step % probe_every == 0:
             entry = {"step": step, "loss": round(sum(losses) / len(losses), 4), "lr": rate}
             entry["seconds"] = round(time.perf_counter() - started, 1)
             if step % probe_every == 0:
@@ -191,11 +193,11 @@ def pretrain(
             log.info("%s", entry)
             losses = []
         if time.perf_counter() - last_checkpoint > 900:  # a killed piece loses at most 15 minutes
-            _save(out, model, optimizer, tokenizer, settings, step, piece, started)
+            _save(out, model, optimizer, tokenizer, settings, step, piece, started, rewarm_from)
             last_checkpoint = time.perf_counter()
     final_probes = probe(model, tokenizer, probe_items)
     piece["probes"] = {skill: r["rate"] for skill, r in final_probes.items()}
-    return _save(out, model, optimizer, tokenizer, settings, step, piece, started, final=True)
+    return _save(out, model, optimizer, tokenizer, settings, step, piece, started, rewarm_from, final=True)
 
 
 def _append_log(out: Path, entry: dict) -> None:
@@ -203,19 +205,22 @@ def _append_log(out: Path, entry: dict) -> None:
         handle.write(json.dumps(entry) + "\n")
 
 
-def _save(out: Path, model, optimizer, tokenizer, settings, step, piece, started, final=False) -> dict:
-    """The exact checkpoint (float32 + optimizer) in `.checkpoint/`; the bf16 weights, state and card beside it.
-
-    Each part is staged and renamed into place, so a piece killed while saving leaves the last whole one."""
+def _save(out: Path, model, optimizer, tokenizer, settings, step, piece, started, rewarm_from, final=False) -> dict:
+    """The exact checkpoint (float32 + optimizer, its step last) in `.checkpoint/`; the bf16 weights, state and
+    card beside it. The new checkpoint is whole before the old one goes (kept as `.checkpoint.old` until then),
+    so a piece killed while saving leaves one to resume from."""
     import torch
 
-    checkpoint, staging = out / CHECKPOINT, out / f"{CHECKPOINT}.new"
+    checkpoint, staging, old = out / CHECKPOINT, out / f"{CHECKPOINT}.new", out / f"{CHECKPOINT}.old"
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging, safe_serialization=True)
     torch.save(optimizer.state_dict(), staging / "optimizer.pt")
-    write_json(staging / "step.json", {"step": step})
-    shutil.rmtree(checkpoint, ignore_errors=True)
+    write_json(staging / "step.json", {"step": step, "rewarm_from": rewarm_from})
+    if checkpoint.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(checkpoint, old)
     os.replace(staging, checkpoint)
+    shutil.rmtree(old, ignore_errors=True)
 
     weights = out / ".weights.new"
     shutil.rmtree(weights, ignore_errors=True)
@@ -291,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         kind = str if name == "size" else type(default)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help="first piece only")
     args = parser.parse_args(argv)
+    if min(args.log_every, args.probe_every, args.steps, args.batch_size, args.length) < 1:
+        parser.error("--log-every, --probe-every, --steps, --batch-size and --length must be at least 1")
     if args.size not in SIZES:
         parser.error(f"--size must be one of {', '.join(SIZES)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

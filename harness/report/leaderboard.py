@@ -141,7 +141,7 @@ def zero_shot(account: dict, name: str, records: list[dict], metric: str) -> dic
     elif not checked["checked"]:
         result["contamination"] = f"not checked: {checked['reason']}"
     else:
-        contaminated = set(checked["contaminated"])
+        contaminated = set() if checked.get("removed_from_training") else set(checked["contaminated"])
         result |= {"contamination": "checked", "contaminated": len(contaminated), "clean_value": None, "clean_n": None}
         if all("verdicts" in r and "id" in r for r in records):  # lm_eval's records are its own, without ids
             scores = item_scores(records, metric)

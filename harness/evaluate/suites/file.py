@@ -58,7 +58,7 @@ class RowProblem(ValueError):
 
 def _file(settings, options: FileOptions, seed, path):
     from harness.data.formats import RowError, canonical_row
-    from harness.data.sources import WHOLE_ROW, DataError, load_source, map_columns, source_layout
+    from harness.data.sources import READ_ERROR, WHOLE_ROW, DataError, load_source, map_columns, source_layout
     from harness.recipe import SourceSettings
 
     if (path is None) == (options.hub is None):
@@ -69,11 +69,15 @@ def _file(settings, options: FileOptions, seed, path):
         dataset = load_source(source, None)
     except DataError as error:
         raise SuiteError(f"suite {settings.name or 'file'}: {error}") from None
-    rows = dataset[WHOLE_ROW] if WHOLE_ROW in dataset.column_names else dataset
+    whole = WHOLE_ROW in dataset.column_names
+    rows = dataset[WHOLE_ROW] if whole else dataset
+    errors = dataset[READ_ERROR] if whole else [None] * len(dataset)
     items, skipped = [], defaultdict(list)
     layout = None
-    for number, row in enumerate(rows):
+    for number, (row, error) in enumerate(zip(rows, errors, strict=True)):
         try:
+            if error:
+                raise RowProblem(error)
             if not isinstance(row, dict):
                 raise RowProblem(f"row is a {type(row).__name__}, not an object")
             mapped = map_columns(row, options.columns) if options.columns else row
@@ -82,15 +86,18 @@ def _file(settings, options: FileOptions, seed, path):
                 if layout is None:
                     layout = source_layout(mapped, source.model_copy(update={"columns": {}}))
                 converted = canonical_row(layout.convert(mapped), "chat")
-                *messages, last = converted["messages"]
-                answer = last["content"] if last["role"] == "assistant" else None
+                messages, answer = converted["messages"], None
+                if messages[-1]["role"] == "assistant":
+                    *messages, answer = messages
                 tools = converted.get("tools")
             else:
                 tools = mapped.get("tools")
                 tools = json.loads(tools) if isinstance(tools, str) else tools
             if options.scorer == "tool_call" and not tools:
                 raise RowProblem("a tool_call item needs the tools it offers (a `tools` column of JSON schemas)")
-            reference = mapped.get(options.reference, answer)
+            reference = mapped.get(options.reference)
+            if reference is None and answer is not None:
+                reference = _answer(answer, options.scorer)
             if reference is None:
                 raise RowProblem(f"no `{options.reference}` column and no answer turn to take the reference from")
             meta = {"row": number}
@@ -112,6 +119,8 @@ def _file(settings, options: FileOptions, seed, path):
         log.warning("suite %s: skipped %d row(s): %s", where, sum(map(len, skipped.values())), reasons)
     if not items:
         raise SuiteError(f"suite {where}: no usable row ({dict(skipped) or 'the data is empty'})")
+    if settings.cluster_column and all(item.meta.get("cluster_value") is None for item in items):
+        raise SuiteError(f"suite {where}: cluster_column: {settings.cluster_column!r} is in no row")
     duplicated = len(items) - len({item.id for item in items})
     if duplicated:
         raise SuiteError(f"suite {where}: {duplicated} item id(s) repeat in column `{options.id}`; ids must be unique")
@@ -127,9 +136,20 @@ def _prompt(row: dict) -> tuple[list | None, Any]:
     if row.get("messages") is not None:
         messages = _checked(row["messages"], "messages")
         if messages[-1]["role"] == "assistant":
-            return messages[:-1], messages[-1].get("content")
+            return messages[:-1], messages[-1]
         return messages, None
     return None, None
+
+
+def _answer(answer: Any, scorer: str) -> Any:
+    """The reference an answer turn gives: its text, or for the tool_call scorer its calls."""
+    if isinstance(answer, list):  # a conversational completion: its last message
+        answer = answer[-1] if answer else None
+    if not isinstance(answer, dict):
+        return answer
+    if scorer == "tool_call" and answer.get("tool_calls"):
+        return [call.get("function", call) for call in answer["tool_calls"]]
+    return answer.get("content")
 
 
 def _checked(messages: Any, field: str) -> list[dict]:
