@@ -100,3 +100,18 @@ def test_runs_as_jobs_go_through_submitit(study, tmp_path):
         assert steps["eval_base"]["shared"] == str(folder / "base") and steps["report"]["status"] == "done"
     bad = CliRunner().invoke(main, [*arguments, "--jobs", "--job-option", "no_such_parameter=1"])
     assert bad.exit_code == 1 and "--job-option" in bad.output
+
+
+def test_a_schedule_adds_runs_on_fewer_training_clusters(study, tmp_path):
+    """--schedule 1: per held-out cluster, one more run trained on one other cluster (FLAN's curve's first point)."""
+    root, _, _ = study
+    folder = tmp_path / "schedule"
+    arguments = ["study", "leave-one-out", str(root / "loo.yaml"), "-o", str(folder)]
+    result = CliRunner().invoke(main, [*arguments, "--clusters", "counting,extraction,sorting", "--schedule", "1,5"])
+    assert result.exit_code == 0, result.output
+    study = read_json(folder / "study.json")
+    assert set(study["schedule"]) == {"1", "2"} and set(study["schedule"]["1"]) == {"counting", "extraction", "sorting"}
+    for cluster in ("counting", "extraction", "sorting"):
+        held_out = read_json(folder / "runs" / f"without-{cluster}-k1" / "data" / "generalization.json")["held_out"]
+        assert held_out[0] == cluster and len(held_out) == 2  # itself and one of the two others
+    assert "k=1 | k=2" in (folder / "report.md").read_text()
