@@ -18,6 +18,7 @@ import logging
 import time
 from pathlib import Path
 
+from harness.data.sources import SHOWN_ROWS_PER_REASON
 from harness.evaluate.backends import BackendError, Generation, Request, pick_backend
 from harness.evaluate.samples import SampleStore, append_records, score_record
 from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summarize
@@ -181,7 +182,9 @@ def run_suite(
 
 
 def _skipped(suite: Suite) -> dict:
-    return {reason: {"count": len(rows), "rows": rows[:10]} for reason, rows in suite.skipped.items()}
+    return {
+        reason: {"count": len(rows), "rows": rows[:SHOWN_ROWS_PER_REASON]} for reason, rows in suite.skipped.items()
+    }
 
 
 def build_summary(

@@ -251,12 +251,15 @@ def cluster_scores(run_dir: Path) -> dict:
 
 
 def _lm_eval_clusters(account: dict, summary: dict):
-    """(metric key, cluster) for each task of an lm_eval summary whose cluster is known."""
+    """(metric key, cluster) for each task of an lm_eval summary whose cluster is known: the suite's headline
+    metric where the task has it, else the task's first metric (tasks of one suite may score differently)."""
     headline = summary["headline_metric"].split("/", 1)[-1]
     clusters = account["suites"].get(summary["suite"], {}).get("task_clusters", {})
     for task, cluster in clusters.items():
-        if f"{task}/{headline}" in summary["metrics"] and cluster:
-            yield f"{task}/{headline}", cluster
+        own = [key for key in summary["metrics"] if key.startswith(f"{task}/")]
+        key = f"{task}/{headline}" if f"{task}/{headline}" in own else next(iter(own), None)
+        if key and cluster:
+            yield key, cluster
 
 
 def gains(clusters: dict) -> dict:
