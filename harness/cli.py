@@ -172,7 +172,7 @@ def _zero_shot_account(recipe, output: Path | None = None) -> list[str]:
             write_json(output, result["contamination"])
             click.echo(f"written: {output}")
         try:
-            check.check_contamination()
+            check.check_contamination(result["contamination"])
         except GeneralizationError:
             return ["decontamination.action is fail and the table above shows contaminated items"]
     return []

@@ -235,14 +235,15 @@ def build_trainer(recipe: Recipe, run_dir: Path):
             recipe, recipe.data.eval_sources, tokenizer=tokenizer, template=template, count_tokens=count_tokens
         )
 
+    account = zero_shot.result()
     if main_process:
-        write_json(folder.generalization, zero_shot.result())
+        write_json(folder.generalization, account)
     for note in zero_shot.warnings():
         log.warning("%s", note)
-    if recipe.decontamination.enabled:
-        log.info("%s", contamination_table(zero_shot.contamination()))
+    if account["contamination"] is not None:
+        log.info("%s", contamination_table(account["contamination"]))
     try:
-        zero_shot.check_contamination()
+        zero_shot.check_contamination(account["contamination"])
     except GeneralizationError as error:
         raise TrainError(str(error)) from None
     check_training_rows(tokenizer, train_data, recipe.mode, template, sft_config.assistant_only_loss)

@@ -46,6 +46,13 @@ def suite_name(settings: SuiteSettings) -> str:
     return settings.name or settings.suite
 
 
+def lm_eval_task_clusters(settings: SuiteSettings) -> dict[str, str | None]:
+    """Task -> cluster of an lm_eval suite, by its `cluster`, its `clusters` or the shipped mapping."""
+    return {
+        task: settings.cluster or task_cluster(task, settings.clusters) for task in settings.options.get("tasks") or []
+    }
+
+
 class ZeroShotCheck:
     """The held-out clusters and the decontamination of one recipe. Called as `build_mixture`'s `select`
     for each source, it drops the rows of held-out clusters (and, under `drop_train`, the rows that contain
@@ -120,11 +127,10 @@ class ZeroShotCheck:
     def suite_clusters(self, settings: SuiteSettings) -> Counter:
         """Cluster -> items of the suite (None: items of no cluster)."""
         entries = self.items.get(suite_name(settings))
-        if entries and entries["clusters"]:
-            return Counter(entries["clusters"])
+        if entries and entries["items"]:
+            return Counter(cluster for _, _, cluster in entries["items"])
         if settings.suite == "lm_eval":
-            tasks = settings.options.get("tasks") or []
-            return Counter(settings.cluster or task_cluster(task, settings.clusters) for task in tasks)
+            return Counter(lm_eval_task_clusters(settings).values())
         return Counter([settings.cluster]) if settings.cluster else Counter()
 
     def status(self, cluster: str | None) -> str:
@@ -227,27 +233,23 @@ class ZeroShotCheck:
                 "items_without_cluster": clusters.get(None, 0),
             }
             if settings.suite == "lm_eval":
-                suites[suite_name(settings)]["task_clusters"] = {
-                    task: settings.cluster or task_cluster(task, settings.clusters)
-                    for task in settings.options.get("tasks") or []
-                }
+                suites[suite_name(settings)]["task_clusters"] = lm_eval_task_clusters(settings)
         return {
             "held_out": self.held_out,
             "sources": self.sources,
             "suites": suites,
             "item_clusters": {
-                name: dict(zip((i[0] for i in entries["items"]), entries["clusters"], strict=True))
+                name: {item_id: cluster for item_id, _, cluster in entries["items"]}
                 for name, entries in self.items.items()
-                if entries["checked"] and entries["clusters"]
+                if entries["items"]
             },
             "contamination": self.contamination() if self.decontaminate else None,
         }
 
-    def check_contamination(self) -> None:
-        """Under `action: fail`, stop (before training) when any item is contaminated."""
-        if self.recipe.decontamination.action != "fail":
+    def check_contamination(self, contamination: dict) -> None:
+        """Under `action: fail`, stop (before training) when any item of `contamination()` is contaminated."""
+        if contamination is None or self.recipe.decontamination.action != "fail":
             return
-        contamination = self.contamination()
         if any(suite.get("contaminated") for suite in contamination["suites"].values()):
             raise GeneralizationError(
                 "training rows contain evaluation items (decontamination.action: fail):\n"
@@ -256,7 +258,7 @@ class ZeroShotCheck:
 
 
 def evaluation_items(recipe: Recipe) -> dict[str, dict]:
-    """Suite name -> {checked, reason, items: [(id, text, cluster)], clusters: [cluster per item]}."""
+    """Suite name -> {checked, reason, items: [(id, text, cluster)]}."""
     from harness.evaluate.suites import SuiteError, build_suite, suite_kind
 
     found = {}
@@ -269,15 +271,10 @@ def evaluation_items(recipe: Recipe) -> dict[str, dict]:
                 suite = build_suite(settings, recipe.seed)
                 entries = [(item.id, item_text(item.messages), item.meta) for item in suite.items]
         except (SuiteError, LmEvalDocsUnavailable) as error:
-            found[name] = {"checked": False, "reason": str(error), "items": [], "clusters": []}
+            found[name] = {"checked": False, "reason": str(error), "items": []}
             continue
-        clusters = [row_cluster(settings, {"meta": meta, **meta})[0] for _, _, meta in entries]
-        found[name] = {
-            "checked": True,
-            "reason": None,
-            "items": [(item_id, text, cluster) for (item_id, text, _), cluster in zip(entries, clusters, strict=True)],
-            "clusters": clusters,
-        }
+        items = [(item_id, text, row_cluster(settings, {"meta": meta, **meta})[0]) for item_id, text, meta in entries]
+        found[name] = {"checked": True, "reason": None, "items": items}
     return found
 
 
@@ -290,18 +287,12 @@ def _lm_eval_items(settings: SuiteSettings) -> list[tuple[str, str, dict]]:
     (offline: local tasks and datasets already in the cache)."""
     from pathlib import Path
 
-    from harness.evaluate.suites.lm_eval import task_configs
+    from harness.evaluate.suites.lm_eval import load_tasks
 
     try:
-        from lm_eval.tasks import TaskManager
-
-        options = settings.options
-        include = options.get("include_path")
-        manager = TaskManager(include_path=include) if include else TaskManager()
-        configs = task_configs(
-            options.get("tasks") or [],
-            Path(include) if include else None,
-            Path(settings.path) if settings.path else None,
+        data_file = Path(settings.path) if settings.path else None
+        configs, manager = load_tasks(
+            settings.options.get("tasks") or [], settings.options.get("include_path"), data_file
         )
         tasks = manager.load(configs)["tasks"]
     except Exception as error:  # lm-eval raises many kinds when a dataset cannot be had offline

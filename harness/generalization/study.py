@@ -176,14 +176,15 @@ def _wait(executor, commands: dict[str, list[str]], echo) -> None:
 
 def write_study(study_dir: Path, recipe: Recipe, runs: list[dict]) -> dict:
     """study.json and the study report, from the runs' own folders."""
+    from harness.evaluate.suites import mean
     from harness.report.leaderboard import cluster_scores, gains
 
     study = {"recipe": recipe.name, "clusters": {}, "schedule": {}, "runs": {}}
     for entry in runs:
         run_dir = study_dir / "runs" / entry["name"]
         scores = cluster_scores(run_dir)
-        contamination = _contaminated(run_dir)
-        study["runs"][entry["name"]] = {**entry, "clusters": scores, "gains": gains(scores), **contamination}
+        run_gains = gains(scores)
+        study["runs"][entry["name"]] = {**entry, "clusters": scores, "gains": run_gains, **_contaminated(run_dir)}
         held = scores.get(entry["cluster"], {})
         if entry["kind"] == "leave_one_out":
             study["clusters"][entry["cluster"]] = {
@@ -191,15 +192,13 @@ def write_study(study_dir: Path, recipe: Recipe, runs: list[dict]) -> dict:
                 "base": held.get("base", {}).get("value"),
                 "tuned": held.get("tuned", {}).get("value"),
                 "held_out_gain": held.get("gain"),
-                "mean_seen_gain": gains(scores)["seen"],
+                "mean_seen_gain": run_gains["seen"],
             }
         study["schedule"].setdefault(str(entry["trained_clusters"]), {})[entry["cluster"]] = held.get("tuned", {}).get(
             "value"
         )
-    held_out = [c["held_out_gain"] for c in study["clusters"].values() if c["held_out_gain"] is not None]
-    seen = [c["mean_seen_gain"] for c in study["clusters"].values() if c["mean_seen_gain"] is not None]
-    study["mean_held_out_gain"] = round(sum(held_out) / len(held_out), 4) if held_out else None
-    study["mean_seen_gain"] = round(sum(seen) / len(seen), 4) if seen else None
+    for key, field in (("mean_held_out_gain", "held_out_gain"), ("mean_seen_gain", "mean_seen_gain")):
+        study[key] = mean(c[field] for c in study["clusters"].values() if c[field] is not None)
     write_json(study_dir / "study.json", study)
     from harness.report.render import study_html, study_markdown
 

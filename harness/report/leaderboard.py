@@ -26,7 +26,7 @@ import random
 from pathlib import Path
 
 from harness import __version__
-from harness.evaluate.suites import kinds
+from harness.evaluate.suites import kinds, mean
 from harness.files import read_json
 from harness.run_folder import RunFolder
 
@@ -146,7 +146,7 @@ def zero_shot(account: dict, name: str, records: list[dict], metric: str) -> dic
         if all("verdicts" in r and "id" in r for r in records):  # lm_eval's records are its own, without ids
             scores = item_scores(records, metric)
             clean = [s for r, s in zip(records, scores, strict=True) if r["id"] not in contaminated]
-            result |= {"clean_value": round(sum(clean) / len(clean), 4) if clean else None, "clean_n": len(clean)}
+            result |= {"clean_value": mean(clean), "clean_n": len(clean)}
     return result
 
 
@@ -239,7 +239,7 @@ def cluster_scores(run_dir: Path) -> dict:
         for stage, values in stages.items():
             low, high = bootstrap(values)
             entry[stage] = {
-                "value": round(sum(values) / len(values), 4),
+                "value": mean(values),
                 "ci_low": low,
                 "ci_high": high,
                 "n": len(values),
@@ -264,11 +264,10 @@ def _lm_eval_clusters(account: dict, summary: dict):
 
 def gains(clusters: dict) -> dict:
     """Mean gain over held-out clusters and over seen ones: the figure FLAN reports first."""
-    result = {}
-    for status in ("held-out", "seen", "not trained"):
-        values = [e["gain"] for e in clusters.values() if e["status"] == status and "gain" in e]
-        result[status] = round(sum(values) / len(values), 4) if values else None
-    return result
+    return {
+        status: mean(e["gain"] for e in clusters.values() if e["status"] == status and "gain" in e)
+        for status in ("held-out", "seen", "not trained")
+    }
 
 
 def _run_info(run_dir: Path) -> dict:

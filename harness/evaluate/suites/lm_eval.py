@@ -47,6 +47,16 @@ def task_configs(tasks: list[str], include_path: Path | None, data_file: Path | 
     return configs
 
 
+def load_tasks(tasks: list[str], include: str | None, data_file: Path | None) -> tuple[list, object]:
+    """(task configs, lm_eval TaskManager) for the suite's tasks: what running them and reading their documents
+    (decontamination) both start from. A loaded recipe's paths are absolute already."""
+    from lm_eval.tasks import TaskManager
+
+    include_path = Path(include) if include else None
+    manager = TaskManager(include_path=str(include_path)) if include_path else TaskManager()
+    return task_configs(tasks, include_path, data_file), manager
+
+
 def run_lm_eval(
     model: str,
     model_path: str,
@@ -61,15 +71,12 @@ def run_lm_eval(
 
     import lm_eval
     import torch
-    from lm_eval.tasks import TaskManager
 
     from harness.evaluate.suites import check_options
 
     options = check_options(suite).model_dump()
     tasks = options.pop("tasks")
-    include = options.pop("include_path", None)
-    include_path = Path(include) if include else None  # a loaded recipe's paths are absolute already
-    data_file = Path(suite.path) if suite.path else None
+    configs, manager = load_tasks(tasks, options.pop("include_path", None), Path(suite.path) if suite.path else None)
     headline = options.pop("metric", None)
     base = adapter_base(model_path)
     model_args = {"pretrained": base or model_path, "dtype": dtype}  # the recipe's model.dtype
@@ -82,9 +89,9 @@ def run_lm_eval(
     results = lm_eval.simple_evaluate(
         model="vllm" if backend == "vllm" else "hf",
         model_args=model_args,
-        tasks=task_configs(tasks, include_path, data_file),
+        tasks=configs,
         limit=suite.samples,
-        task_manager=TaskManager(include_path=str(include_path)) if include_path else TaskManager(),
+        task_manager=manager,
         random_seed=seed,
         numpy_random_seed=seed,
         torch_random_seed=seed,
