@@ -148,6 +148,81 @@ def test_hermes_function_calling_becomes_structured_tools_and_calls(tmp_path):
     assert report.unused_columns == {"category": 1, "id": 1, "subcategory": 1}
 
 
+# The standard Hermes function-calling system prompt names the tags in prose before the real block.
+HERMES_STANDARD_PROMPT = {
+    "conversations": [
+        {
+            "from": "system",
+            "value": "You are a function calling AI model. You are provided with function signatures within "
+            "<tools> </tools> XML tags. You may call one or more functions to assist with the user query. Don't "
+            "make assumptions about what values to plug into functions.\n<tools>\n[{'type': 'function', "
+            "'function': {'name': 'search_flights', 'description': 'Find flights', 'parameters': {'type': "
+            "'object', 'properties': {'origin': {'type': 'string'}, 'destination': {'type': 'string'}}, "
+            "'required': ['origin', 'destination']}}}]\n</tools>\nFor each function call return a json object "
+            "with function name and arguments within <tool_call> </tool_call> tags with the following schema:\n"
+            "<tool_call>\n{'arguments': <args-dict>, 'name': <function-name>}\n</tool_call>\n",
+        },
+        {"from": "human", "value": "Flights from Oslo to Rome?"},
+        {
+            "from": "gpt",
+            "value": "<tool_call>\n{'arguments': {'origin': 'Oslo', 'destination': 'Rome'}, 'name': "
+            "'search_flights'}\n</tool_call>",
+        },
+    ]
+}
+
+
+def test_hermes_tools_come_from_the_real_block_not_the_tags_named_in_prose(tmp_path):
+    dataset, report = load(tmp_path, [HERMES_STANDARD_PROMPT], mode="tools")
+    row = dataset[0]
+    assert [tool["function"]["name"] for tool in row["tools"]] == ["search_flights"]
+    assert row["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"origin": "Oslo", "destination": "Rome"}
+
+
+def test_hermes_calls_without_any_offered_tool_are_counted_with_the_reason(tmp_path):
+    system = {"from": "system", "value": "Functions go within <tools> </tools> XML tags."}
+    row = {"conversations": [system, *HERMES_STANDARD_PROMPT["conversations"][1:]]}
+    dataset, report = load(tmp_path, [HERMES_STANDARD_PROMPT, row], mode="tools")
+    assert len(dataset) == 1
+    [(reason, rows)] = report.bad_rows.items()
+    assert "no system turn lists them in a <tools> block" in reason and rows == [1]  # numbered from 0
+
+
+def test_a_columns_mapping_that_breaks_a_detected_layout_says_the_layout_is_read_without_it(tmp_path):
+    with pytest.raises(DataError, match="read as layout sharegpt .*drop `columns:`"):
+        load(tmp_path, [SHAREGPT], mode="chat", columns={"messages": "conversations"})
+
+
+def test_python_type_names_in_tool_schemas_become_json_schema_types(tmp_path):
+    tools = [
+        {
+            "name": "find",
+            "parameters": {
+                "query": {"type": "str"},
+                "limit": {"type": "int, optional"},
+                "tags": {"type": "List[str]"},
+                "ratio": {"type": "float"},
+                "strict": {"type": "bool"},
+                "extra": {"type": "Dict[str, Any]"},
+            },
+        }
+    ]
+    row = {"query": "Find cats", "answers": [{"name": "find", "arguments": {"query": "cats"}}], "tools": tools}
+    dataset, _ = load(tmp_path, [row], mode="tools")
+    parameters = dataset[0]["tools"][0]["function"]["parameters"]
+    types = {name: spec["type"] for name, spec in parameters["properties"].items()}
+    assert types == {
+        "query": "string",
+        "limit": "integer",
+        "tags": "array",
+        "ratio": "number",
+        "strict": "boolean",
+        "extra": "object",
+    }
+    assert parameters["properties"]["tags"]["items"] == {"type": "string"}
+    assert "limit" not in parameters["required"]
+
+
 def test_hermes_thinking_variant_keeps_the_thoughts_as_reasoning_content(tmp_path):
     dataset, _ = load(tmp_path, [HERMES_THINKING], mode="tools")
     messages = dataset[0]["messages"]

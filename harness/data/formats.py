@@ -4,17 +4,19 @@ Canonical rows (what SFTTrainer receives):
 - `instruct`: conversational prompt/completion, `{"prompt": [messages], "completion": [assistant message]}`;
   the loss falls on the completion.
 - `chat`, `tools`, `reasoning`: `{"messages": [...]}`; the loss falls on assistant turns.
-Every row also has `tools` (the offered tool schemas as given, or None), and `chat_template_kwargs` where
-its source sets them. Messages keep the keys the row gave them (`name`, `tool_call_id`, call `id`s,
-`reasoning_content`, ...) and gain none: chat templates test for keys (`'tool_calls' in message`), so an
-injected `tool_calls: None` breaks them. Tool-call `arguments` become objects, the form Hugging Face chat
-templates expect (a JSON string would be encoded twice). Rows are stored with `datasets.Json` features,
-so Arrow keeps each message as it is instead of padding every message to the union of all keys.
+Every row also has `tools` (the offered tool schemas with JSON Schema types, or None), and
+`chat_template_kwargs` where its source sets them. Messages keep the keys the row gave them (`name`,
+`tool_call_id`, call `id`s, `reasoning_content`, ...) and gain none: chat templates test for keys
+(`'tool_calls' in message`), so an injected `tool_calls: None` breaks them. Tool-call `arguments` become
+objects, the form Hugging Face chat templates expect (a JSON string would be encoded twice). Rows are stored
+with `datasets.Json` features, so Arrow keeps each message as it is instead of padding every message to the
+union of all keys.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jinja2 import TemplateError
@@ -159,7 +161,61 @@ def _tools(value: Any) -> list[dict] | None:
         function = tool.get("function", tool)
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise RowError(f"tools[{index}] has no name")
-    return value
+    return [json_schema(tool) for tool in value]
+
+
+# Python and BFCL type names some datasets use (xLAM, glaive, BFCL) -> JSON Schema's, which templates show.
+PYTHON_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "list": "array",
+    "tuple": "array",
+    "set": "array",
+    "dict": "object",
+    "none": "null",
+}
+TYPE_WITH_ELEMENTS = re.compile(r"^(\w+)\[(.*)\]$")
+
+
+def json_schema(schema: Any) -> Any:
+    """A tool schema with every `type` a JSON Schema type: `str` -> string, `List[int]` -> an array of integers,
+    `str, optional` -> string (and out of `required`); names it does not know stay as they are."""
+    if isinstance(schema, list):
+        return [json_schema(value) for value in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: json_schema(value) for key, value in schema.items()}
+    if isinstance(out.get("type"), str):
+        out.update(_json_type(out["type"]))
+    properties = out.get("properties")
+    if isinstance(properties, dict) and isinstance(schema.get("properties"), dict):
+        optional = {
+            name
+            for name, spec in schema["properties"].items()
+            if isinstance(spec, dict) and isinstance(spec.get("type"), str) and _is_optional(spec["type"])
+        }
+        if optional and isinstance(out.get("required"), list):
+            out["required"] = [name for name in out["required"] if name not in optional]
+    return out
+
+
+def _is_optional(kind: str) -> bool:
+    return kind.replace(" ", "").lower().endswith(",optional") or kind.startswith("Optional[")
+
+
+def _json_type(kind: str) -> dict:
+    kind = re.sub(r",\s*optional$", "", kind.strip(), flags=re.IGNORECASE)
+    wrapped = TYPE_WITH_ELEMENTS.match(kind)
+    if wrapped and wrapped.group(1) == "Optional":
+        return _json_type(wrapped.group(2))
+    if wrapped and wrapped.group(1).lower() in ("list", "tuple", "set", "sequence"):
+        element = _json_type(wrapped.group(2))
+        return {"type": "array", "items": element} if element["type"] != wrapped.group(2) else {"type": "array"}
+    if wrapped and wrapped.group(1).lower() in ("dict", "mapping"):
+        return {"type": "object"}
+    return {"type": PYTHON_TYPES.get(kind.lower(), kind)}
 
 
 def fold_reasoning(row: dict) -> dict:

@@ -127,7 +127,7 @@ def _hermes(row: dict) -> dict:
     messages, tools = [], None
     for role, text in _turns(row):
         if role == "system" and TOOLS_BLOCK.search(text):
-            tools = _tool_list(TOOLS_BLOCK.search(text).group(1))
+            tools = _system_tools(text)
         elif role == "assistant":
             message: dict = {"role": "assistant"}
             thought = THINK.match(text)
@@ -144,7 +144,25 @@ def _hermes(row: dict) -> dict:
             messages.append({"role": "tool", "content": (response.group(1) if response else text).strip()})
         else:
             messages.append({"role": role, "content": text})
+    if not tools and any("tool_calls" in message for message in messages):
+        raise RowError("hermes: the assistant calls tools but no system turn lists them in a <tools> block")
     return {"messages": messages, "tools": tools}
+
+
+def _system_tools(text: str) -> list:
+    """The tools of a Hermes system turn. Its standard prompt names the tags in prose ("within <tools> </tools>
+    XML tags") before the real block, so blank blocks are passed over and prose between tags that is not a
+    tool list too, as long as some block is one."""
+    blocks = [block for block in TOOLS_BLOCK.findall(text) if block.strip()]
+    tools, problems = [], []
+    for block in blocks:
+        try:
+            tools.extend(_tool_list(block))
+        except RowError as error:
+            problems.append(error)
+    if problems and not tools:
+        raise problems[0]
+    return tools
 
 
 def _tool_list(text: str) -> list:

@@ -267,7 +267,7 @@ def _first_object(dataset) -> dict | None:
     return None
 
 
-def source_layout(first: dict | None, source: SourceSettings) -> layouts.Layout | None:
+def source_layout(first: dict | None, source: SourceSettings, mode: str = "chat") -> layouts.Layout | None:
     """The source's layout: named in the recipe or detected on the first row (None: no object row at all,
     so each row is counted as malformed)."""
     if source.cluster_column and first is not None and source.cluster_column not in first:
@@ -279,7 +279,10 @@ def source_layout(first: dict | None, source: SourceSettings) -> layouts.Layout 
         missing = sorted(wanted - set(first))
         if missing:
             raise DataError(f"{source.label}: columns: {missing} not found; the rows have {sorted(first)}")
+        native = None if source.layout else layouts.detect(first)
         first = map_columns(first, source.columns)
+        if native is not None:
+            _check_mapping_against(native, first, source, mode)
     if source.layout:
         layout = layouts.LAYOUTS.get(source.layout)
         if layout is None:
@@ -295,6 +298,22 @@ def source_layout(first: dict | None, source: SourceSettings) -> layouts.Layout 
     if layout is not None and layout.refusal:
         raise DataError(f"{source.label}: {layout.refusal}")
     return layout
+
+
+def _check_mapping_against(native: layouts.Layout, mapped: dict, source: SourceSettings, mode: str) -> None:
+    """Rows of a known layout that `columns:` maps into rows the trainer cannot read: say that the layout is
+    read without the mapping (e.g. `{messages: conversations}` on ShareGPT rows gives messages without roles)."""
+    layout = layouts.detect(mapped)
+    if layout is None or layout.name == native.name:
+        return
+    try:
+        canonical_row(layout.convert(mapped), mode)
+    except RowError as error:
+        raise DataError(
+            f"{source.label}: columns: {dict(source.columns)} turns the first row into {layout.name} rows that "
+            f"fail ({error}); without `columns:` these rows are read as layout {native.name} "
+            f"({native.description}): drop `columns:`, or name the layout with `layout:`"
+        ) from None
 
 
 def map_columns(row: dict, columns: dict) -> dict:
@@ -496,7 +515,7 @@ def check_source(
     cluster column's value) and may drop some, each counted under its reason in the report."""
     report = SourceReport(source=source.label)
     raw = load_source(source, recipe, split, limit)
-    layout = source_layout(_first_object(raw), source)
+    layout = source_layout(_first_object(raw), source, recipe.mode)
     report.layout = layout.name if layout else ""
     if layout is not None and not source.builtin:
         mapping = f", columns {dict(source.columns)}" if source.columns else ""

@@ -42,13 +42,7 @@ PYTHON_TYPES = {
     "any": str,
 }
 NESTED = ("array", "tuple")  # Python types whose elements are type-checked too (one level, as BFCL does)
-BFCL_TO_JSON_SCHEMA = {"dict": "object", "float": "number", "tuple": "array"}
 IGNORED = re.compile(r"[ ,./\-_*^]")
-
-
-def normalize_schema_type(kind: str | None) -> str | None:
-    """BFCL's type names -> JSON-schema names, for showing tools to a model."""
-    return BFCL_TO_JSON_SCHEMA.get(kind, kind)
 
 
 def standardize(text: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.data.formats import json_schema
 from harness.evaluate.scorers import source_values, toolcall
 from harness.evaluate.suites import Item, SuiteError, SuiteKind, json_lines
 from harness.evaluate.suites.builtin import tool_metrics
@@ -71,17 +72,7 @@ def bfcl_tool(function: dict, language: str = "python") -> dict:
                 )
             spec["type"] = "string"
 
-    def convert(schema):
-        if isinstance(schema, dict):
-            out = {key: convert(value) for key, value in schema.items()}
-            if isinstance(out.get("type"), str):
-                out["type"] = toolcall.normalize_schema_type(out["type"])
-            return out
-        if isinstance(schema, list):
-            return [convert(value) for value in schema]
-        return schema
-
-    return {"type": "function", "function": convert(function)}
+    return {"type": "function", "function": json_schema(function)}
 
 
 def _bfcl(settings, options, seed, path):
