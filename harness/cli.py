@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import click
+import yaml
 
 from harness.recipe import REPORT_FORMATS, RecipeError, SourceSettings, load_recipe, safe_load
 from harness.run import STEPS
@@ -419,23 +420,34 @@ def eval_command(
     "--predictions",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="jsonl with id and prediction per line.",
+    help="jsonl with id and prediction per line (or BFCL's result files: id and result).",
 )
 @click.option("--path", "suite_path", help="The suite's data file or folder (gsm8k, bfcl).")
+@click.option(
+    "--options",
+    "suite_options",
+    help="The suite's options as YAML, e.g. '{categories: [multi_turn_base]}' (default: the recipe's or none).",
+)
 @click.option(
     "--recipe", "recipe_path", type=click.Path(dir_okay=False), help="Take the suite's settings from this recipe."
 )
 @click.option(
     "--output", "-o", type=click.Path(file_okay=False), help="Output folder (default: next to the predictions)."
 )
-def score(suite_name, predictions, suite_path, recipe_path, output) -> None:
+def score(suite_name, predictions, suite_path, suite_options, recipe_path, output) -> None:
     """Score saved predictions against a suite's references, without any model."""
     from harness.evaluate.predictions import score_predictions
 
     recipe = _load(recipe_path, ()) if recipe_path else None
     out = Path(output) if output else Path(predictions).with_suffix("")
     try:
-        summary = score_predictions(suite_name, predictions, out, suite_path, recipe)
+        options = safe_load(suite_options) if suite_options else None
+    except yaml.YAMLError as error:
+        raise click.BadParameter(f"not YAML: {error}", param_hint="--options") from None
+    if options is not None and not isinstance(options, dict):
+        raise click.BadParameter("give a mapping, e.g. '{categories: [multi_turn_base]}'", param_hint="--options")
+    try:
+        summary = score_predictions(suite_name, predictions, out, suite_path, recipe, options)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps({k: v for k, v in summary["metrics"].items() if not isinstance(v, dict)}, indent=2))
@@ -589,7 +601,10 @@ def leave_one_out_command(recipe_path, output, clusters, schedule, jobs, job_opt
         key, sep, value = option.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{option!r}: expected KEY=VALUE", param_hint="--job-option")
-        parameters[key] = safe_load(value)
+        try:
+            parameters[key] = safe_load(value)
+        except yaml.YAMLError as error:
+            raise click.BadParameter(f"{option!r}: the value is not YAML: {error}", param_hint="--job-option") from None
     try:
         leave_one_out(recipe, study_dir, wanted, ks, echo=click.echo, jobs=parameters if jobs else None)
     except (StudyError, DataError) as error:

@@ -244,9 +244,7 @@ def test_real_gsm8k_and_bfcl_run_through_the_whole_eval(trained_model, tmp_path,
     assert '"type": "object"' in prompts[0] and '"type": "dict"' not in prompts[0]
     assert "This is Java boolean type parameter in string representation." in "".join(prompts[5:10])
     table = [
-        line
-        for line in markdown(collect([tmp_path])).splitlines()
-        if "Overall (single-turn)" in line or "| bfcl |" in line
+        line for line in markdown(collect([tmp_path])).splitlines() if "Overall (BFCL v4)" in line or "| bfcl |" in line
     ]
     header, row = ([cell.strip() for cell in line.strip("|").split("|")] for line in table)
     assert row[header.index("Relevance")] == f"{100 * metrics['bfcl']['relevance']:.1f}"
@@ -331,8 +329,8 @@ def test_shipped_sets_need_no_path_and_a_missing_bfcl_file_is_named(tmp_path):
         build_suite(SuiteSettings(suite="bfcl", path=str(tmp_path), options={"categories": ["parallel"]}))
     with pytest.raises(SuiteError, match=r"category live_simple: .*BFCL_v4_live_simple.json: no such file"):
         build_suite(SuiteSettings(suite="bfcl", path=str(tmp_path), options={"categories": ["live_simple"]}))
-    with pytest.raises(SuiteError, match=r"unknown category 'multi_turn_base'"):
-        build_suite(SuiteSettings(suite="bfcl", options={"categories": ["multi_turn_base"]}))
+    with pytest.raises(SuiteError, match=r"unknown category 'multi_turn'; expected one of .*multi_turn_base"):
+        build_suite(SuiteSettings(suite="bfcl", options={"categories": ["multi_turn"]}))
     assert len(build_suite(SuiteSettings(suite="bfcl")).items) == 3641  # every single-turn category of BFCL v4
 
 

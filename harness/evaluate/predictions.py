@@ -13,19 +13,32 @@ from harness.recipe import Recipe, SuiteSettings
 
 
 def score_predictions(
-    suite_name: str, predictions: str | Path, out_dir: str | Path, path: str | None = None, recipe: Recipe | None = None
+    suite_name: str,
+    predictions: str | Path,
+    out_dir: str | Path,
+    path: str | None = None,
+    recipe: Recipe | None = None,
+    options: dict | None = None,
 ) -> dict:
+    """Rows `{id, prediction}` (a list of predictions: n samples), or BFCL's result rows `{id, result}` (a
+    multi-turn result, per turn and step, is one prediction: its JSON)."""
     configured = next((s for s in (recipe.eval.suites if recipe else []) if (s.name or s.suite) == suite_name), None)
     settings = configured or SuiteSettings(suite=suite_name, path=path)
     if path:
         settings = settings.model_copy(update={"path": path})
+    if options is not None:
+        settings = settings.model_copy(update={"options": options})
     suite = build_suite(settings, recipe.seed if recipe else 0)
     by_id, unreadable = {}, 0
     for line in Path(predictions).read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
+            if "prediction" not in row and "result" in row:
+                result = row["result"]
+                by_id[str(row["id"])] = [result if isinstance(result, str) else json.dumps(result)]
+                continue
             by_id[str(row["id"])] = row["prediction"] if isinstance(row["prediction"], list) else [row["prediction"]]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
             unreadable += line.strip() != ""
     records = [
         score_record(suite, item, "", [Generation(str(p), "stop") for p in by_id[item.id]], "score")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.data.sources import SHOWN_ROWS_PER_REASON
 from harness.evaluate.backends import BackendError, Generation, Request, pick_backend
+from harness.evaluate.episodes import run_episodes
 from harness.evaluate.samples import SampleStore, append_records, score_record
 from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summarize
 from harness.files import package_versions, read_json, write_json
@@ -244,17 +245,38 @@ def _generate_into(
             requests = [
                 Request(prompt, item.messages, item.tools)
                 for item, prompt in zip(batch, prompts, strict=True)
-                if not isinstance(prompt, Generation)
+                if not isinstance(prompt, Generation) and item.episode is None
             ]
             generated = iter(_generate(backend, requests, generation) if requests else [])
+            playable = [i for i, p in zip(batch, prompts, strict=True) if i.episode and not isinstance(p, Generation)]
+            played = iter(_play(backend, tokenizer, playable, generation))
             records = []
             for item, prompt in zip(batch, prompts, strict=True):
-                outputs = [prompt] * generation.n if isinstance(prompt, Generation) else next(generated)
+                if isinstance(prompt, Generation):
+                    outputs = [prompt] * generation.n
+                else:
+                    outputs = next(played) if item.episode else next(generated)
                 text = "" if isinstance(prompt, Generation) else prompt
                 records.append(score_record(suite, item, text, outputs, fingerprint))
                 done[item.id] = records[-1]
             append_records(path, records)
             bar.update(len(batch))
+
+
+def _play(backend, tokenizer, items: list[Item], generation) -> list[list[Generation]]:
+    """The conversations of items answered by acting with tools (`episodes.py`), every step of all of them
+    in one backend call."""
+    if not items:
+        return []
+    one_each = generation.model_copy(update={"n": 1})
+
+    def render(messages: list[dict], tools: list[dict] | None) -> str | Generation:
+        return _render_or_error(tokenizer, Item("", messages, None, tools), generation.chat_template_kwargs)
+
+    def generate(requests: list[Request]) -> list[Generation]:
+        return [outputs[0] for outputs in _generate(backend, requests, one_each)]
+
+    return run_episodes(items, render, generate, n=generation.n)
 
 
 def _served_this_suite(before: dict, after: dict) -> dict:

@@ -26,10 +26,17 @@ def valid_text(text: str) -> str:
     return LONE_SURROGATE.sub("\ufffd", text)
 
 
+def valid_data(data):
+    """JSON-able data with its text made valid (`valid_text`); None stays None."""
+    return None if data is None else json.loads(valid_text(json.dumps(data, ensure_ascii=False, default=str)))
+
+
 def score_record(suite: Suite, item: Item, prompt: str, outputs: list[Generation], fingerprint: str) -> dict:
     """The record of one item: each output scored by the suite (a failed generation is a failure, with why)."""
     verdicts = []
-    outputs = [Generation(valid_text(o.text), o.finish_reason, o.tokens, o.error) for o in outputs]
+    outputs = [
+        Generation(valid_text(o.text), o.finish_reason, o.tokens, o.error, valid_data(o.trajectory)) for o in outputs
+    ]
     for output in outputs:
         verdict = suite.score(output.text, item).as_dict()
         if output.finish_reason == "error":
@@ -44,6 +51,7 @@ def score_record(suite: Suite, item: Item, prompt: str, outputs: list[Generation
         "reference": item.reference,
         "verdicts": verdicts,
         "meta": {k: v for k, v in item.meta.items() if k != "tools"},
+        **({"trajectories": [o.trajectory for o in outputs]} if any(o.trajectory for o in outputs) else {}),
         "fingerprint": fingerprint,
     }
 

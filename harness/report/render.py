@@ -166,7 +166,9 @@ def zero_shot_table(board: dict) -> list[str]:
 
 
 BFCL_COLUMNS = [
-    ("Overall (single-turn)", "bfcl", "overall"),
+    ("Overall (BFCL v4)", "bfcl", "overall"),
+    ("Weight ran", "bfcl", "weight_ran"),
+    ("Score over what ran", "bfcl", "score_over_ran"),
     ("Non-live AST", "bfcl", "non_live"),
     ("Simple", "bfcl", "simple"),
     ("Multiple", "by_category", "multiple"),
@@ -179,11 +181,21 @@ BFCL_COLUMNS = [
     ("Live parallel multiple", "by_category", "live_parallel_multiple"),
     ("Irrelevance", "bfcl", "irrelevance"),
     ("Relevance", "bfcl", "relevance"),
+    ("Multi-turn", "bfcl", "multi_turn"),
+    ("Multi-turn base", "by_category", "multi_turn_base"),
+    ("Missing function", "by_category", "multi_turn_miss_func"),
+    ("Missing parameter", "by_category", "multi_turn_miss_param"),
+    ("Long context", "by_category", "multi_turn_long_context"),
 ]
+BFCL_NOTE = (
+    "Overall is BFCL v4's weighted score (non-live 10, live 10, irrelevance 10, multi-turn 30, agentic 40) and shows "
+    "– unless every part ran; the agentic part (web search, memory) does not run here. Score over what ran weighs "
+    "the parts that did, which carry the share of the weight in Weight ran."
+)
 
 
 def bfcl_table(board: dict) -> list[str]:
-    """BFCL suites as the BFCL leaderboard's single-turn columns (– where a column's categories did not run)."""
+    """BFCL suites as the BFCL leaderboard's columns (– where a column's categories did not run)."""
     rows = [
         (row, name, r["details"])
         for row in board["rows"]
@@ -198,9 +210,9 @@ def bfcl_table(board: dict) -> list[str]:
         "|---|---|" + "---|" * len(BFCL_COLUMNS),
     ]
     for row, name, details in rows:
-        cells = [_pct(details[group].get(key)) for _, group, key in BFCL_COLUMNS]
+        cells = [_pct(details.get(group, {}).get(key)) for _, group, key in BFCL_COLUMNS]
         lines.append(f"| {row['run']} / {row['model']} | {name} | " + " | ".join(cells) + " |")
-    return lines
+    return [*lines, "", BFCL_NOTE]
 
 
 def csv_text(board: dict) -> str:

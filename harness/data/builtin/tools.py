@@ -2,7 +2,9 @@
 
 Categories (as BFCL names them): `simple` (one tool offered, one call), `multiple` (several offered,
 one right), `parallel` (two calls in one turn), `irrelevance` (no offered tool fits: answer in words),
-and `response` (a tool result comes back and the assistant answers from it). `UNSEEN_TOOLS` never
+`response` (a tool result comes back and the assistant answers from it), and `multi_step` (a conversation
+played in one of `environments.py`'s worlds: look up, act on the result, answer, over one or two user
+turns). `UNSEEN_TOOLS` never
 appear in train or validation rows: on the test split they check that the model reads the schema it
 is given instead of recalling tools it was trained on. Arguments are stored as JSON strings, as Arrow
 cannot hold argument values of mixed types.
@@ -328,7 +330,7 @@ UNSEEN_TOOLS = [
         _respond_done,
     ),
 ]
-CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "response")
+CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "response", "multi_step")
 
 
 def _call(name: str, arguments: dict) -> dict:
@@ -337,6 +339,15 @@ def _call(name: str, arguments: dict) -> dict:
 
 def _example(rng: random.Random, split: str, unseen_share: float) -> tuple[str, dict]:
     category = rng.choice(CATEGORIES)
+    if category == "multi_step":
+        from harness.data.builtin.environments import trajectory  # it builds its tools with this module's helpers
+
+        key, row = trajectory(rng)
+        row["meta"] |= {"task": "tools/multi_step", "cluster": "tool_use", "category": category, "tool_set": "seen"}
+        row["meta"]["tool"] = row["meta"]["world"]
+        for message in row["messages"]:
+            message.setdefault("tool_calls", None)
+        return key, row
     use_unseen = split == "test" and rng.random() < unseen_share
     pool = UNSEEN_TOOLS if use_unseen else TOOLS
     tool = rng.choice(pool)

@@ -34,6 +34,7 @@ class Generation:
     finish_reason: str  # "stop" (end of turn or stop string), "length" (hit max_new_tokens) or "error"
     tokens: int = 0
     error: str | None = None
+    trajectory: dict | None = None  # a conversation played with tools (episodes.py): every step, end state
 
 
 class Backend(Protocol):

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness.evaluate.episodes import Episode
 from harness.evaluate.scorers import Verdict
 from harness.recipe import SuiteSettings
 
@@ -32,6 +33,7 @@ class Item:
     reference: Any
     tools: list[dict] | None = None
     meta: dict = field(default_factory=dict)
+    episode: Episode | None = None  # answered by a conversation with tools, played in its environment
 
 
 @dataclass

@@ -7,6 +7,7 @@ real sets of the same shape (gsm8k: reasoning; bfcl: tools).
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from collections import Counter, defaultdict
@@ -15,7 +16,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.data import builtin
-from harness.evaluate.scorers import Verdict, reasoning, text, toolcall
+from harness.data.builtin import environments
+from harness.evaluate.episodes import Episode
+from harness.evaluate.scorers import Verdict, reasoning, text, toolcall, trajectory
 from harness.evaluate.suites import Item, NoOptions, SuiteKind, first_verdict, mean
 
 
@@ -50,6 +53,9 @@ def _reasoning(settings, options, seed, path):
 def _tools(settings, options, seed, path):
     items = []
     for row in _generated(settings, options, seed, "tools"):
+        if row["meta"]["category"] == "multi_step":
+            items.append(_played_in_a_world(row))
+            continue
         *prompt, answer = row["messages"]
         calls = [
             {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
@@ -60,8 +66,21 @@ def _tools(settings, options, seed, path):
     return items, _tool_or_text
 
 
+def _played_in_a_world(row: dict) -> Item:
+    """A multi-step row as a conversation the model plays in a fresh copy of its world: its user turns, the
+    gold calls of each turn as the reference."""
+    users = [[m] for m in row["messages"] if m["role"] == "user"]
+    meta = {**row["meta"], "multi_turn": True}
+    reference = json.loads(meta.pop("turn_calls"))
+    episode = Episode(users[1:], functools.partial(environments.world, meta["world"], meta["world_seed"]))
+    return Item(row["id"], users[0], reference, json.loads(row["tools"]), meta, episode)
+
+
 def _tool_or_text(prediction: str, reference, meta: dict) -> Verdict:
-    """Calls are judged by the AST rules; the answer after a tool result is judged as text."""
+    """Calls are judged by the AST rules, the answer after a tool result as text, a conversation played in a
+    world by the state it left."""
+    if meta.get("multi_turn"):
+        return trajectory.score(prediction, reference, meta)
     if isinstance(reference, str):
         return text.exact_match(prediction, reference, meta)
     return toolcall.score(prediction, reference, meta)
@@ -114,7 +133,8 @@ def reasoning_metrics(records: list[dict]) -> dict:
 
 
 def tool_metrics(records: list[dict]) -> dict:
-    calls = [r for r in records if not isinstance(r["reference"], str)]
+    """Call metrics over the single-call items; accuracy by category and tool set over all of them."""
+    calls = [r for r in records if not isinstance(r["reference"], str) and not r["meta"].get("multi_turn")]
     due = [r for r in calls if r["reference"]]
     irrelevant = [r for r in calls if r["reference"] == []]
     errors = Counter(
