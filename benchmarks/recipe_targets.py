@@ -68,6 +68,8 @@ def run_once(mode: str, seed: int) -> dict:
     for model in metrics:  # tools: the targets are per tool set (seen / unseen tools)
         for tool_set, value in metrics[model].get("by_tool_set", {}).items():
             extra[f"{model}_{tool_set}_tools"] = value
+        if "multi_step" in metrics[model].get("by_category", {}):  # conversations played in the tools worlds
+            extra[f"{model}_multi_step"] = metrics[model]["by_category"]["multi_step"]
     return {"seed": seed, **values, **extra, "train_seconds": steps["train"]["seconds"], "wall_seconds": round(wall, 1)}
 
 

@@ -107,10 +107,8 @@ def eval_callback(recipe: Recipe, tokenizer):
     """A TrainerCallback that scores a slice of the eval suites every N steps (greedy, in memory)."""
     from transformers import TrainerCallback
 
-    from harness.evaluate.backends import Request
     from harness.evaluate.backends.transformers import TransformersBackend
-    from harness.evaluate.runner import render_prompt
-    from harness.evaluate.samples import score_record
+    from harness.evaluate.runner import generate_records
     from harness.evaluate.suites import build_suite, suite_kind, summarize
 
     settings = recipe.eval.during_training
@@ -126,21 +124,9 @@ def eval_callback(recipe: Recipe, tokenizer):
                 return
             backend = TransformersBackend.from_objects(model, tokenizer, recipe.eval.batch_size)
             logs = {}
+            greedy = recipe.eval.generation.model_copy(update={"n": 1, "temperature": 0.0})
             for suite in suites:
-                requests = [
-                    Request(
-                        render_prompt(tokenizer, item, recipe.eval.generation.chat_template_kwargs),
-                        item.messages,
-                        item.tools,
-                    )
-                    for item in suite.items
-                ]
-                greedy = recipe.eval.generation.model_copy(update={"n": 1, "temperature": 0.0})
-                outputs = backend.generate(requests, greedy)
-                records = [
-                    score_record(suite, item, request.prompt, output, "during-training")
-                    for item, request, output in zip(suite.items, requests, outputs, strict=True)
-                ]
+                records = generate_records(suite.items, suite, tokenizer, backend, greedy, "during-training")
                 logs[f"harness_eval/{suite.name}"] = summarize(suite, records)["accuracy"]
             state.log_history.append({**logs, "step": state.global_step})
             log.info("step %d: %s", state.global_step, logs)

@@ -22,6 +22,7 @@ from harness.cli import main
 from harness.evaluate.backends import Generation
 from harness.evaluate.episodes import run_episodes
 from harness.evaluate.runner import evaluate
+from harness.evaluate.scorers.bfcl_multi_turn import bfcl_world
 from harness.evaluate.suites import build_suite
 from harness.evaluate.suites.bfcl import MULTI_TURN_CATEGORIES
 from harness.recipe import EvalSettings, GenerationSettings, SuiteSettings
@@ -230,12 +231,12 @@ def test_the_loop_plays_gold_trajectories_to_correct_verdicts_and_cuts_loops_at_
     items = list(by_first_message.values())
     policy = replay_policy(by_first_message, lambda item: method_parameters(item.meta["involved_classes"]))
     played = run_episodes(items, lambda messages, tools: "prompt", policy)
-    for item, [generation] in zip(items, played, strict=True):
+    for item, generation in zip(items, played, strict=True):
         verdict = multi_turn_suite.score(generation.text, item)
         assert verdict.correct, (item.id, verdict.reason)
         steps = generation.trajectory["steps"]
         assert all(isinstance(r, str) for s in steps for r in s.get("results", []))
-        assert [m["role"] for m in generation.trajectory["messages"]].count("user") == len(item.reference)
+        assert {s["turn"] for s in steps} == set(range(len(item.reference)))
     miss_func = next(i for i in items if i.meta["category"] == "multi_turn_miss_func")
     added = next(iter(miss_func.episode.added_tools.values()))
     assert added and not {t["function"]["name"] for t in added} & {t["function"]["name"] for t in miss_func.tools}
@@ -244,8 +245,8 @@ def test_the_loop_plays_gold_trajectories_to_correct_verdicts_and_cuts_loops_at_
         return [Generation('<tool_call>{"name": "ls", "arguments": {}}</tool_call>', "stop", 5) for _ in requests]
 
     looping = next(i for i in items if "GorillaFileSystem" in i.meta["involved_classes"])
-    [[generation]] = run_episodes([looping], lambda messages, tools: "prompt", loop_forever)
-    assert generation.finish_reason == "length"
+    [generation] = run_episodes([looping], lambda messages, tools: "prompt", loop_forever)
+    assert generation.finish_reason == "step_limit"
     assert len(generation.trajectory["steps"]) == 21  # BFCL's limit: 20 steps, the 21st ends it
     verdict = multi_turn_suite.score(generation.text, looping)
     assert not verdict.correct and "force_terminated" in verdict.reason
@@ -261,9 +262,10 @@ def test_hostile_calls_fail_as_steps_with_their_reason_and_run_nothing(multi_tur
         '<tool_call>{"name": "mean", "arguments": {"numbers": "__import__(\'os\').system(\'touch /tmp/pwned\')"}}'
         "</tool_call>",
         "<tool_call>{not json</tool_call>",
+        '<tool_call>{"name": "add", "arguments": {"a": ' + "1" * 5000 + ', "b": 1}}</tool_call>',
     ]
     script = iter(hostile + ["Done."] * 50)
-    [[generation]] = run_episodes(
+    [generation] = run_episodes(
         [item], lambda m, t: "prompt", lambda rs: [Generation(next(script), "stop") for _ in rs]
     )
     steps = generation.trajectory["steps"]
@@ -272,8 +274,14 @@ def test_hostile_calls_fail_as_steps_with_their_reason_and_run_nothing(multi_tur
     assert results[1].startswith("Error during execution") and "precision" in results[1]
     assert results[2] == "Error during execution: name '__import__' is not defined"
     assert not Path("/tmp/pwned").exists()
-    assert "unparseable tool call" in steps[5]["error"]
+    assert "unparseable tool call" in steps[5]["error"]  # the turn ends with it
+    assert "unparseable tool call" in steps[6]["error"]  # 5,000 digits: Python will not read such an integer
     assert not multi_turn_suite.score(generation.text, item).correct
+    math = bfcl_world(item.meta, "harness")
+    assert math.execute("power(base=10,exponent=5000)").startswith("Error during execution")  # too long to print
+    assert math.execute("_load_scenario(scenario={})").startswith("Error during execution: name '_load_scenario'")
+    instance = next(iter(math.by_instance_name))
+    assert "unsupported call" in math.execute(f"{instance}._load_scenario(scenario={{}})")
 
 
 class ReplayBackend:
@@ -332,5 +340,20 @@ def test_harness_score_reads_bfcl_eval_multi_turn_result_files(multi_turn_suite,
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["metrics"]["by_category"] == {"multi_turn_base": 0.75}  # the fourth was cut short
     assert summary["n_items"] == 4 and summary["n_unreadable_lines"] == 1 and summary["n_missing"] == 196
+    simple = build_suite(SuiteSettings(suite="bfcl", options={"categories": ["simple_python"], "per_category": 2}))
+    rows = []
+    for item in simple.items:  # BFCL's single-turn result rows of a function-calling model
+        ((name, allowed),) = item.reference[0].items()
+        arguments = {key: values[0] for key, values in allowed.items() if values[0] != ""}
+        rows.append({"id": item.id, "result": [{name: json.dumps(arguments)}]})
+    single = tmp_path / "BFCL_v4_simple_python_result.json"
+    single.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    options = "{categories: [simple_python], per_category: 2}"
+    outcome = CliRunner().invoke(main, ["score", "--suite", "bfcl", "--predictions", str(single), "--options", options])
+    assert outcome.exit_code == 0, outcome.output
+    assert (
+        json.loads((tmp_path / "BFCL_v4_simple_python_result" / "summary.json").read_text())["metrics"]["accuracy"]
+        == 1.0
+    )
     outcome = CliRunner().invoke(main, [*command[:5], "--options", "{categories: [", "-o", str(tmp_path / "t")])
     assert outcome.exit_code == 2 and "--options" in outcome.output and "Traceback" not in outcome.output

@@ -204,6 +204,8 @@ def test_python_type_names_in_tool_schemas_become_json_schema_types(tmp_path):
                 "ratio": {"type": "float"},
                 "strict": {"type": "bool"},
                 "extra": {"type": "Dict[str, Any]"},
+                "names": {"type": "List[string]"},
+                "kind": {"type": "str", "enum": ["str", "int"], "default": {"type": "int"}},
             },
         }
     ]
@@ -218,8 +220,12 @@ def test_python_type_names_in_tool_schemas_become_json_schema_types(tmp_path):
         "ratio": "number",
         "strict": "boolean",
         "extra": "object",
+        "names": "array",
+        "kind": "string",
     }
-    assert parameters["properties"]["tags"]["items"] == {"type": "string"}
+    assert parameters["properties"]["tags"]["items"] == parameters["properties"]["names"]["items"] == {"type": "string"}
+    assert parameters["properties"]["kind"]["enum"] == ["str", "int"]  # values, not types: as they were
+    assert parameters["properties"]["kind"]["default"] == {"type": "int"}
     assert "limit" not in parameters["required"]
 
 

@@ -87,7 +87,7 @@ def test_gold_plays_pass_and_wrong_ids_skipped_turns_and_loops_fail(suite):
         return lambda requests: [Generation(next(item), "stop") for _ in requests]
 
     for item in items:
-        [[played]] = run_episodes([item], lambda m, t: "p", policy(gold_script(item)))
+        [played] = run_episodes([item], lambda m, t: "p", policy(gold_script(item)))
         assert suite.score(played.text, item).correct, item.id
     two_turns = next(i for i in items if len(i.reference) == 2)
     first, second = two_turns.reference
@@ -101,12 +101,15 @@ def test_gold_plays_pass_and_wrong_ids_skipped_turns_and_loops_fail(suite):
         "Done.",
         "Done.",
     ]
-    [[played]] = run_episodes([two_turns], lambda m, t: "p", policy(iter(wrong)))
+    [played] = run_episodes([two_turns], lambda m, t: "p", policy(iter(wrong)))
     verdict = suite.score(played.text, two_turns)
     assert not verdict.correct and verdict.details["error_type"] == "wrong_state"
     skipped = [*(f"<tool_call>{json.dumps(c)}</tool_call>" for c in first), "Done.", "Sorry, no."]
-    [[played]] = run_episodes([two_turns], lambda m, t: "p", policy(iter(skipped)))
+    [played] = run_episodes([two_turns], lambda m, t: "p", policy(iter(skipped)))
     assert suite.score(played.text, two_turns).details["error_type"] == "no_call"
     looping = iter([f"<tool_call>{json.dumps(first[0])}</tool_call>"] * 100)
-    [[played]] = run_episodes([two_turns], lambda m, t: "p", policy(looping))
-    assert played.finish_reason == "length" and suite.score(played.text, two_turns).details["error_type"] == "cut_short"
+    [played] = run_episodes([two_turns], lambda m, t: "p", policy(looping))
+    assert (
+        played.finish_reason == "step_limit"
+        and suite.score(played.text, two_turns).details["error_type"] == "cut_short"
+    )

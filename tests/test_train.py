@@ -101,3 +101,24 @@ def test_a_mixture_holding_evaluation_items_fails_before_training_under_fail(tmp
     with pytest.raises(TrainError, match=r"training rows contain evaluation items"):
         train(leaky, tmp_path / "leaky")
     assert not (tmp_path / "leaky" / "train").exists()
+
+
+def test_evaluation_during_training_scores_as_harness_eval_does_conversations_included(tmp_path):
+    """The callback scores its slice as `harness eval` does: the multi-step tools items are played in their
+    worlds, so the accuracy it logs at the last step is the one an evaluation of the saved model gives."""
+    from harness.evaluate.runner import evaluate
+    from harness.recipe import EvalSettings
+
+    suites, generation = [{"suite": "tools", "samples": 18}], {"max_new_tokens": 16}
+    during = {"every_steps": 10, "samples": 18}
+    evaluation = {"suites": suites, "during_training": during, "generation": generation}
+    recipe = short_recipe("tools", eval=evaluation, train={"max_steps": 10})
+    model = train(recipe, tmp_path / "run")
+    logged = [e for e in read_json(tmp_path / "run" / "train" / "log_history.json") if "harness_eval/tools" in e]
+    assert [e["step"] for e in logged] == [10]
+    settings = EvalSettings(backend="transformers", suites=suites, generation=recipe.eval.generation)
+    summary = evaluate(model, settings, tmp_path / "eval")["tools"]
+    assert any(
+        r for r in (tmp_path / "eval" / "tools" / "samples.jsonl").read_text().splitlines() if "trajectories" in r
+    )
+    assert logged[0]["harness_eval/tools"] == summary["metrics"]["accuracy"]

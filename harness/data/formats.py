@@ -176,6 +176,7 @@ PYTHON_TYPES = {
     "dict": "object",
     "none": "null",
 }
+SCHEMA_VALUES = ("default", "enum", "const", "example", "examples")  # data, not schemas: kept as they are
 TYPE_WITH_ELEMENTS = re.compile(r"^(\w+)\[(.*)\]$")
 
 
@@ -186,7 +187,7 @@ def json_schema(schema: Any) -> Any:
         return [json_schema(value) for value in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: json_schema(value) for key, value in schema.items()}
+    out = {key: value if key in SCHEMA_VALUES else json_schema(value) for key, value in schema.items()}
     if isinstance(out.get("type"), str):
         out.update(_json_type(out["type"]))
     properties = out.get("properties")
@@ -212,7 +213,7 @@ def _json_type(kind: str) -> dict:
         return _json_type(wrapped.group(2))
     if wrapped and wrapped.group(1).lower() in ("list", "tuple", "set", "sequence"):
         element = _json_type(wrapped.group(2))
-        return {"type": "array", "items": element} if element["type"] != wrapped.group(2) else {"type": "array"}
+        return {"type": "array", "items": element} if element["type"] in PYTHON_TYPES.values() else {"type": "array"}
     if wrapped and wrapped.group(1).lower() in ("dict", "mapping"):
         return {"type": "object"}
     return {"type": PYTHON_TYPES.get(kind.lower(), kind)}

@@ -308,7 +308,7 @@ def _check_mapping_against(native: layouts.Layout, mapped: dict, source: SourceS
         return
     try:
         canonical_row(layout.convert(mapped), mode)
-    except RowError as error:
+    except (RowError, KeyError, TypeError, AttributeError) as error:
         raise DataError(
             f"{source.label}: columns: {dict(source.columns)} turns the first row into {layout.name} rows that "
             f"fail ({error}); without `columns:` these rows are read as layout {native.name} "

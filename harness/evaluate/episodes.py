@@ -58,7 +58,8 @@ class _Conversation:
     result: list[list] = field(default_factory=lambda: [[]])
     steps: list[dict] = field(default_factory=list)
     tokens: int = 0
-    finish: str = "stop"  # "length": a step limit ended it; "error": generation failed
+    cut_steps: int = 0  # steps cut at max_new_tokens
+    finish: str = "stop"  # "step_limit": a turn took too many steps; "error": generation failed
     error: str | None = None
     done: bool = False
 
@@ -71,6 +72,8 @@ class _Conversation:
             step["error"] = output.error
             self.finish, self.error, self.done = "error", output.error, True
             return
+        if output.finish_reason == "length":
+            self.cut_steps += 1
         try:
             calls = parse_tool_calls(output.text)
         except ParseError as error:  # BFCL: a step it cannot decode ends the turn
@@ -85,7 +88,7 @@ class _Conversation:
         results = [self._run(call) for call in calls]
         step |= {"calls": calls, "results": results}
         ids = [f"call_{len(self.steps)}_{index}" for index in range(len(calls))]
-        content = output.text.split("<tool_call>", 1)[0].strip()
+        content = output.text.split("<tool_call>", 1)[0].strip() if "<tool_call>" in output.text else ""
         self.messages.append(
             {
                 "role": "assistant",
@@ -103,7 +106,7 @@ class _Conversation:
         self.steps_in_turn += 1
         if self.steps_in_turn > self.episode.step_limit:
             step["error"] = f"step limit: more than {self.episode.step_limit} steps in turn {self.turn}"
-            self.finish, self.done = "length", True
+            self.finish, self.done = "step_limit", True
 
     def _run(self, call: dict) -> str:
         try:
@@ -125,23 +128,22 @@ class _Conversation:
             state = self.environment.state()
         except Exception as error:
             state = {"error": f"{type(error).__name__}: {error}"}
-        trajectory = {"steps": self.steps, "messages": self.messages, "state": state}
-        return Generation(json.dumps(self.result, ensure_ascii=False), self.finish, self.tokens, self.error, trajectory)
+        trajectory = {"steps": self.steps, "state": state}  # the conversation is the steps' outputs and results
+        finish = "length" if self.finish == "stop" and self.cut_steps else self.finish
+        return Generation(json.dumps(self.result, ensure_ascii=False), finish, self.tokens, self.error, trajectory)
 
 
 def run_episodes(
     items: list,
     render: Callable[[list[dict], list[dict] | None], str | Generation],
     generate: Callable[[list[Request]], list[Generation]],
-    n: int = 1,
-) -> list[list[Generation]]:
-    """Play `n` conversations per item (each with its own environment); one list of `n` per item.
-    `render(messages, tools)` gives the prompt (or a failed Generation when the template cannot render it);
-    `generate(requests)` one Generation per request."""
+) -> list[Generation]:
+    """Play one conversation per item, each in a fresh environment. `render(messages, tools)` gives the
+    prompt (or a failed Generation when the template cannot render it); `generate(requests)` one Generation
+    per request."""
     conversations = [
         _Conversation([*item.messages], list(item.tools or []), item.episode, item.episode.environment())
         for item in items
-        for _ in range(n)
     ]
     while live := [c for c in conversations if not c.done]:
         prompts = [render(c.messages, c.tools or None) for c in live]
@@ -153,8 +155,16 @@ def run_episodes(
         outputs = iter(generate(requests) if requests else [])
         for conversation, prompt in zip(live, prompts, strict=True):
             conversation.act(prompt if isinstance(prompt, Generation) else next(outputs))
-    played = [c.generation() for c in conversations]
-    return [played[index : index + n] for index in range(0, len(played), n)]
+    return [conversation.generation() for conversation in conversations]
+
+
+def read_result(prediction: str) -> list[list] | None:
+    """A conversation's result (JSON text: per turn, per step) as a list of turns; None when it is not one."""
+    try:
+        result = json.loads(prediction)
+    except (ValueError, RecursionError):
+        return None
+    return result if isinstance(result, list) else None
 
 
 def step_calls(step) -> list[dict]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from harness.evaluate.backends import Generation
+from harness.evaluate.episodes import step_calls
 from harness.evaluate.samples import score_record
 from harness.evaluate.suites import build_suite, summarize
 from harness.files import write_json, write_text
@@ -29,13 +30,13 @@ def score_predictions(
     if options is not None:
         settings = settings.model_copy(update={"options": options})
     suite = build_suite(settings, recipe.seed if recipe else 0)
+    conversations = {item.id for item in suite.items if item.episode is not None}
     by_id, unreadable = {}, 0
     for line in Path(predictions).read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
-            if "prediction" not in row and "result" in row:
-                result = row["result"]
-                by_id[str(row["id"])] = [result if isinstance(result, str) else json.dumps(result)]
+            if "prediction" not in row and "result" in row:  # a BFCL result file's row
+                by_id[str(row["id"])] = [_bfcl_result(row["result"], str(row["id"]) in conversations)]
                 continue
             by_id[str(row["id"])] = row["prediction"] if isinstance(row["prediction"], list) else [row["prediction"]]
         except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
@@ -46,7 +47,10 @@ def score_predictions(
         if item.id in by_id
     ]
     if not records:
-        raise ValueError(f"none of the {len(by_id)} predictions matches an item id of suite {suite_name!r}")
+        raise ValueError(
+            f"none of the {len(by_id)} predictions matches an item id of suite {suite_name!r}"
+            " (are its categories or tasks the ones the predictions answer? see --options)"
+        )
     item_ids = {item.id for item in suite.items}
     summary = {
         "suite": suite.name,
@@ -62,3 +66,14 @@ def score_predictions(
     write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _bfcl_result(result, conversation: bool) -> str:
+    """A BFCL result as the suite's scorer reads it, decoded as BFCL's function-calling decoder does: a
+    conversation's result (per turn and step) as its JSON; one answer's `{name: arguments-JSON}` calls as
+    `<tool_call>` blocks; text as it is."""
+    if conversation:
+        return json.dumps(result)
+    if isinstance(result, str):
+        return result
+    return "".join(f"<tool_call>{json.dumps(call)}</tool_call>" for call in step_calls(result))

@@ -26,7 +26,7 @@ from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summar
 from harness.files import package_versions, read_json, write_json
 from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
-from harness.recipe import EvalSettings, ModelSettings
+from harness.recipe import EvalSettings, GenerationSettings, ModelSettings
 
 log = logging.getLogger(__name__)
 SUMMARY_VERSION = 1
@@ -124,11 +124,20 @@ def _fingerprint(suite: Suite, settings: EvalSettings, tokenizer, model_path: st
                 "model": model_path,
                 "weights": model_identity(model_path),
                 "template": sha256(tokenizer.chat_template or ""),
-                "items": [i.id for i in suite.items],
+                "items": [_item_identity(i) for i in suite.items],
             },
             sort_keys=True,
         )
     )
+
+
+def _item_identity(item: Item) -> str:
+    """What the item asks and expects, its conversation's later turns and world included: a regenerated
+    suite whose ids name other items does not reuse their records."""
+    episode = item.episode
+    played = [episode.turns, episode.added_tools, episode.step_limit] if episode else None
+    content = [item.id, item.messages, item.tools, item.reference, item.meta, played]
+    return sha256(json.dumps(content, sort_keys=True, default=str))
 
 
 def run_suite(
@@ -236,47 +245,56 @@ def _generate_into(
     chunk)."""
     from tqdm.auto import tqdm
 
-    generation = settings.generation
     chunk = max(settings.batch_size * 4, 16)
     with tqdm(total=len(items), desc=f"eval {suite.name}") as bar:
         for start in range(0, len(items), chunk):
             batch = items[start : start + chunk]
-            prompts = [_render_or_error(tokenizer, item, generation.chat_template_kwargs) for item in batch]
-            requests = [
-                Request(prompt, item.messages, item.tools)
-                for item, prompt in zip(batch, prompts, strict=True)
-                if not isinstance(prompt, Generation) and item.episode is None
-            ]
-            generated = iter(_generate(backend, requests, generation) if requests else [])
-            playable = [i for i, p in zip(batch, prompts, strict=True) if i.episode and not isinstance(p, Generation)]
-            played = iter(_play(backend, tokenizer, playable, generation))
-            records = []
-            for item, prompt in zip(batch, prompts, strict=True):
-                if isinstance(prompt, Generation):
-                    outputs = [prompt] * generation.n
-                else:
-                    outputs = next(played) if item.episode else next(generated)
-                text = "" if isinstance(prompt, Generation) else prompt
-                records.append(score_record(suite, item, text, outputs, fingerprint))
-                done[item.id] = records[-1]
+            records = generate_records(batch, suite, tokenizer, backend, settings.generation, fingerprint)
+            done.update((record["id"], record) for record in records)
             append_records(path, records)
             bar.update(len(batch))
 
 
+def generate_records(
+    items: list[Item], suite: Suite, tokenizer, backend, generation: GenerationSettings, fingerprint: str
+) -> list[dict]:
+    """The scored records of `items`: prompts rendered once, generated in one backend call, the conversations
+    with tools played (`episodes.py`); an item whose prompt cannot render is a failure saying why."""
+    prompts = [_render_or_error(tokenizer, item, generation.chat_template_kwargs) for item in items]
+    requests = [
+        Request(prompt, item.messages, item.tools)
+        for item, prompt in zip(items, prompts, strict=True)
+        if not isinstance(prompt, Generation) and item.episode is None
+    ]
+    generated = iter(_generate(backend, requests, generation) if requests else [])
+    playable = [i for i, p in zip(items, prompts, strict=True) if i.episode and not isinstance(p, Generation)]
+    played = iter(_play(backend, tokenizer, playable, generation))
+    records = []
+    for item, prompt in zip(items, prompts, strict=True):
+        if isinstance(prompt, Generation):
+            outputs = [prompt] * generation.n
+        else:
+            outputs = next(played) if item.episode else next(generated)
+        text = "" if isinstance(prompt, Generation) else prompt
+        records.append(score_record(suite, item, text, outputs, fingerprint))
+    return records
+
+
 def _play(backend, tokenizer, items: list[Item], generation) -> list[list[Generation]]:
     """The conversations of items answered by acting with tools (`episodes.py`), every step of all of them
-    in one backend call."""
+    in one backend call; with n samples, n rounds of play, each with its own seed."""
     if not items:
         return []
-    one_each = generation.model_copy(update={"n": 1})
 
     def render(messages: list[dict], tools: list[dict] | None) -> str | Generation:
         return _render_or_error(tokenizer, Item("", messages, None, tools), generation.chat_template_kwargs)
 
-    def generate(requests: list[Request]) -> list[Generation]:
-        return [outputs[0] for outputs in _generate(backend, requests, one_each)]
+    def generate_with(sample: int):
+        settings = generation.model_copy(update={"n": 1, "seed": generation.seed + sample})
+        return lambda requests: [outputs[0] for outputs in _generate(backend, requests, settings)]
 
-    return run_episodes(items, render, generate, n=generation.n)
+    plays = [run_episodes(items, render, generate_with(sample)) for sample in range(generation.n)]
+    return [list(samples) for samples in zip(*plays, strict=True)]
 
 
 def _served_this_suite(before: dict, after: dict) -> dict:

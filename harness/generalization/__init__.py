@@ -269,13 +269,19 @@ def evaluation_items(recipe: Recipe) -> dict[str, dict]:
                 entries = _lm_eval_items(settings)
             else:
                 suite = build_suite(settings, recipe.seed)
-                entries = [(item.id, item_text(item.messages), item.meta) for item in suite.items]
+                entries = [(item.id, item_text(_all_turns(item)), item.meta) for item in suite.items]
         except (SuiteError, LmEvalDocsUnavailable) as error:
             found[name] = {"checked": False, "reason": str(error), "items": []}
             continue
         items = [(item_id, text, row_cluster(settings, {"meta": meta, **meta})[0]) for item_id, text, meta in entries]
         found[name] = {"checked": True, "reason": None, "items": items}
     return found
+
+
+def _all_turns(item) -> list[dict]:
+    """An item's messages, and the later user turns of a conversation it is played in."""
+    later = [message for turn in item.episode.turns for message in turn] if item.episode else []
+    return [*item.messages, *later]
 
 
 class LmEvalDocsUnavailable(RuntimeError):

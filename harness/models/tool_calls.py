@@ -43,6 +43,8 @@ def _loads(text: str):
         raise ParseError(f"invalid JSON in tool call ({error.msg})") from None
     except RecursionError:
         raise ParseError("JSON nested too deeply") from None
+    except ValueError as error:  # an integer longer than Python's conversion limit
+        raise ParseError(f"unreadable JSON in tool call ({error})") from None
 
 
 def _call(data, where: str) -> dict:

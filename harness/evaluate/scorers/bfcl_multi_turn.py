@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import ast
 import copy
+import decimal
 import importlib
 import inspect
 import json
 import re
 from functools import cache
 
-from harness.evaluate.episodes import step_calls
+import mpmath
+
+from harness.evaluate.episodes import read_result, step_calls
 from harness.evaluate.scorers import Verdict
 
 BACKEND = "bfcl_eval.eval_checker.multi_turn_eval"
@@ -96,20 +99,16 @@ class BfclWorld:
         callee = callee.split(".")[1] if "." in callee else callee
         if callee in FORBIDDEN:
             return f"Error during execution: Function call {callee} is not allowed."
+        precision = mpmath.mp.dps
         try:
-            result = self._evaluate(ast.parse(call.strip(" \t"), mode="eval").body)
+            with decimal.localcontext():  # BFCL's maths tools set the process's precision; it stays theirs
+                return _as_text(self._evaluate(ast.parse(call.strip(" \t"), mode="eval").body))
         except RecursionError:
             return "Error during execution: the call is nested too deeply"
         except Exception as error:  # what the environment raised, or a call it could not read
             return f"Error during execution: {error}"
-        if type(result) is str:
-            return result
-        if type(result) is dict:
-            try:
-                return json.dumps(result)
-            except (TypeError, ValueError):
-                return str(result)
-        return str(result)
+        finally:
+            mpmath.mp.dps = precision
 
     def _evaluate(self, node: ast.expr):
         """A call on an environment method, its arguments literals or such calls; anything else fails."""
@@ -122,6 +121,7 @@ class BfclWorld:
             isinstance(function, ast.Attribute)
             and isinstance(function.value, ast.Name)
             and function.value.id in self.by_instance_name
+            and self.method_owner.get(function.attr) == function.value.id  # public methods only
         ):
             raise ValueError(f"unsupported call: {ast.unparse(function)[:200]}")
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
@@ -135,6 +135,18 @@ class BfclWorld:
     def state(self) -> dict:
         """The public state BFCL's state checker compares, as JSON-able data."""
         return {name: _plain(vars(instance)) for name, instance in self.instances.items()}
+
+
+def _as_text(result) -> str:
+    """A result as BFCL's executor records it: text as it is, a dict as JSON (or its str), the rest as str."""
+    if type(result) is str:
+        return result
+    if type(result) is dict:
+        try:
+            return json.dumps(result)
+        except (TypeError, ValueError):
+            return str(result)
+    return str(result)
 
 
 def _check_cost(method: str, arguments: dict) -> None:
@@ -166,14 +178,12 @@ def _plain(value, depth: int = 0):
 
 
 def decode_step(step) -> list[str]:
-    """One step of a result -> its call strings, as BFCL's function-calling decoder writes them; a step of
-    call strings already decoded is taken as it is (BFCL's decoder would skip it)."""
-    if isinstance(step, list) and step and all(isinstance(call, str) for call in step):
-        return step
+    """One step of a result -> its call strings, as BFCL's function-calling decoder writes them. Text (and so
+    the Python-call text of BFCL's prompting handlers) decodes to no call, as there."""
     return [fc_call(call["name"], call["arguments"]) for call in step_calls(step)]
 
 
-def world(meta: dict, side: str) -> BfclWorld:
+def bfcl_world(meta: dict, side: str) -> BfclWorld:
     return BfclWorld(
         meta["entry_id"], meta["involved_classes"], meta["initial_config"], "long_context" in meta["category"], side
     )
@@ -182,11 +192,8 @@ def world(meta: dict, side: str) -> BfclWorld:
 def score(prediction: str, reference: list[list[str]], meta: dict) -> Verdict:
     """A conversation's result (BFCL's format, as JSON text) against the ground truth's calls, turn by turn."""
     _, _, state_checker, response_checker = bfcl_backend()
-    try:
-        result = json.loads(prediction)
-    except (json.JSONDecodeError, RecursionError):
-        result = None
-    if not isinstance(result, list):
+    result = read_result(prediction)
+    if result is None:
         return _failed("multi_turn:inference_error", "the result is not a list of turns")
     if len(result) != len(reference):
         return _failed(
@@ -197,7 +204,7 @@ def score(prediction: str, reference: list[list[str]], meta: dict) -> Verdict:
         [calls for step in turn if (calls := decode_step(step))] if isinstance(turn, list) else [] for turn in result
     ]
     unoffered = _unoffered_calls(decoded, meta)
-    model, truth = world(meta, "harness"), world(meta, "harness_ground_truth")
+    model, truth = bfcl_world(meta, "harness"), bfcl_world(meta, "harness_ground_truth")
     results_so_far: list[str] = []
     for turn, truth_calls in enumerate(reference):
         results_so_far += [model.execute(call) for calls in decoded[turn] for call in calls]

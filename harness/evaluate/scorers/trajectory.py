@@ -8,19 +8,14 @@ call; the closing texts are not judged.
 
 from __future__ import annotations
 
-import json
-
 from harness.data.builtin.environments import world
-from harness.evaluate.episodes import step_calls
+from harness.evaluate.episodes import read_result, step_calls
 from harness.evaluate.scorers import Verdict
 
 
 def score(prediction: str, reference: list[list[dict]], meta: dict) -> Verdict:
-    try:
-        result = json.loads(prediction)
-    except (json.JSONDecodeError, RecursionError):
-        result = None
-    if not isinstance(result, list) or not all(isinstance(turn, list) for turn in result):
+    result = read_result(prediction)
+    if result is None or not all(isinstance(turn, list) for turn in result):
         return _failed("not_a_result", "the output is not a list of turns")
     if len(result) != len(reference):
         return _failed("cut_short", f"{len(result)} turns played, {len(reference)} asked (the step limit?)")

@@ -39,17 +39,6 @@ BFCL_CATEGORIES = (
 )
 # Multi-turn: conversations played with tools in BFCL's environments, read from the installed bfcl-eval.
 MULTI_TURN_CATEGORIES = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
-MULTI_TURN_DOCS = {  # bfcl-eval's MULTI_TURN_FUNC_DOC_FILE_MAPPING for the multi-turn classes
-    "GorillaFileSystem": "gorilla_file_system.json",
-    "MathAPI": "math_api.json",
-    "MessageAPI": "message_api.json",
-    "TwitterAPI": "posting_api.json",
-    "TicketAPI": "ticket_api.json",
-    "TradingBot": "trading_bot.json",
-    "TravelAPI": "travel_booking.json",
-    "VehicleControlAPI": "vehicle_control.json",
-}
-ADDED_FUNCTIONS_PROMPT = "I have updated some more functions you can choose from. What about now?"  # BFCL's, FC
 BFCL_WITHOUT_ANSWERS = {"irrelevance": [], "live_irrelevance": [], "live_relevance": None}  # see toolcall.py
 BFCL_LANGUAGES = {"simple_java": "java", "simple_javascript": "javascript"}
 LANGUAGE_NAMES = {"java": "Java", "javascript": "JavaScript"}
@@ -128,13 +117,8 @@ def _category_files(path: Path, category: str, needs_answers: bool = True) -> tu
 
 
 def _installed_data() -> Path:
-    try:
-        import bfcl_eval
-    except ImportError:
-        raise SuiteError(
-            "suite bfcl: the multi-turn categories are read from bfcl-eval, with its environments: "
-            "pip install --no-deps bfcl-eval==2026.3.23"
-        ) from None
+    import bfcl_eval  # present: bfcl_backend() found its environments
+
     return Path(bfcl_eval.__file__).parent / "data"
 
 
@@ -146,45 +130,51 @@ def _multi_turn_items(category: str, path: Path, per_category: int | None) -> li
         bfcl_multi_turn.bfcl_backend()
     except bfcl_multi_turn.BfclMissing as error:
         raise SuiteError(f"suite bfcl: {error}") from None
+    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC as ASK_AGAIN
+    from bfcl_eval.constants.executable_backend_config import MULTI_TURN_FUNC_DOC_FILE_MAPPING as DOCS
+
     data = path if (path / f"BFCL_v4_{category}.json").is_file() else _installed_data()
     question_file, answer_file = _category_files(data, category)
     answers = {a["id"]: a["ground_truth"] for _, a in json_lines(answer_file)}
-    docs = {}
+    docs: dict[str, list[dict]] = {}
     items = []
-    for _, entry in json_lines(question_file)[:per_category]:
-        if entry["id"] not in answers:
-            raise SuiteError(f"suite bfcl: {answer_file}: no answer for {entry['id']}")
-        functions = []
-        for class_name in entry["involved_classes"]:
-            if class_name not in docs:
-                docs[class_name] = [
-                    row for _, row in json_lines(data / "multi_turn_func_doc" / MULTI_TURN_DOCS[class_name])
-                ]
-            functions += docs[class_name]
-        withheld = {int(turn): names for turn, names in entry.get("missed_function", {}).items()}
+    for line, entry in json_lines(question_file)[:per_category]:
+        if not isinstance(entry, dict) or entry.get("id") not in answers:
+            raise SuiteError(f"suite bfcl: {question_file}: line {line + 1}: no answer in {answer_file}")
+        try:
+            classes = entry["involved_classes"]
+            for class_name in classes:
+                if class_name not in docs:
+                    docs[class_name] = [row for _, row in json_lines(data / "multi_turn_func_doc" / DOCS[class_name])]
+            functions = [f for class_name in classes for f in docs[class_name]]
+            withheld = {int(turn): names for turn, names in entry.get("missed_function", {}).items()}
+            turns, reference = entry["question"], answers[entry["id"]]
+            meta = {
+                "category": category,
+                "tool_set": "bfcl",
+                "cluster": "tool_use",
+                "multi_turn": True,
+                "entry_id": entry["id"],
+                "involved_classes": classes,
+                "initial_config": entry["initial_config"],
+                "added_functions": withheld,
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise SuiteError(
+                f"suite bfcl: {question_file}: line {line + 1}: not a multi-turn entry ({error!r})"
+            ) from None
         missed = {name for names in withheld.values() for name in names}
         added = {
-            turn: [bfcl_tool(f, hint=False) for name in names for f in functions if f["name"] == name]
+            turn: [bfcl_tool(f, hint=False) for n in names for f in functions if f["name"] == n]
             for turn, names in withheld.items()
         }
         tools = [bfcl_tool(f) for f in functions if f["name"] not in missed]
-        turns = [
-            messages or [{"role": "user", "content": ADDED_FUNCTIONS_PROMPT}] if turn in added else messages
-            for turn, messages in enumerate(entry["question"])
+        asked = [
+            (messages or [{"role": "user", "content": ASK_AGAIN}]) if turn in added else messages
+            for turn, messages in enumerate(turns)
         ]
-        meta = {
-            "category": category,
-            "tool_set": "bfcl",
-            "cluster": "tool_use",
-            "multi_turn": True,
-            "entry_id": entry["id"],
-            "involved_classes": entry["involved_classes"],
-            "initial_config": entry["initial_config"],
-            "added_functions": {turn: [t["function"]["name"] for t in tools] for turn, tools in added.items()},
-        }
-        live = functools.partial(bfcl_multi_turn.world, meta, "harness_inference")
-        episode = Episode(turns[1:], live, {turn: tools for turn, tools in added.items()})
-        items.append(Item(entry["id"], turns[0], answers[entry["id"]], tools, meta, episode))
+        live = functools.partial(bfcl_multi_turn.bfcl_world, meta, "harness_inference")
+        items.append(Item(entry["id"], asked[0], reference, tools, meta, Episode(asked[1:], live, added)))
     return items
 
 
@@ -221,7 +211,8 @@ def _bfcl_metrics(records: list[dict]) -> dict:
     strict = defaultdict(list)  # the stricter multi-turn verdict: no call to a function not offered by then
     for record in records:
         if record["meta"].get("category") in MULTI_TURN_CATEGORIES:
-            strict[record["meta"]["category"]].append(first_verdict(record)["details"].get("strict", False))
+            verdict = first_verdict(record)
+            strict[record["meta"]["category"]].append(verdict["correct"] and verdict["details"].get("strict", False))
     if strict:
         metrics["multi_turn_strict_by_category"] = {category: mean(values) for category, values in strict.items()}
 
