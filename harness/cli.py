@@ -454,6 +454,9 @@ def score(suite_name, predictions, suite_path, suite_options, recipe_path, outpu
     click.echo(
         f"{summary['n_missing']} item(s) had no prediction, {summary['n_unknown']} prediction(s) matched no item"
     )
+    if summary.get("unreadable_lines"):
+        bad = summary["unreadable_lines"]
+        click.echo(f"{bad['count']} line(s) of {bad['file']} could not be used: " + "; ".join(bad["lines"]))
     click.echo(f"results in {out}")
 
 

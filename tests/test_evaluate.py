@@ -308,6 +308,33 @@ def test_vllm_backend_gives_the_transformers_greedy_outputs(trained_model, tmp_p
 
 
 @vllm_missing
+def test_vllm_plays_conversations_with_tools_as_transformers_does(trained, tmp_path):
+    """Each round of the multi-step items' conversations is one vLLM batch; greedy, the steps, calls and
+    verdicts equal the transformers backend's."""
+    import subprocess
+    import sys
+
+    played = {}
+    for backend in ("vllm", "transformers"):
+        out = tmp_path / backend
+        command = [sys.executable, "-m", "harness.cli", "eval", str(trained["tools"]), "--suite", "tools"]
+        command += [
+            "--samples",
+            "30",
+            "--backend",
+            backend,
+            "--set",
+            "eval.generation.max_new_tokens=32",
+            "-o",
+            str(out),
+        ]
+        subprocess.run(command, check=True, capture_output=True)
+        records = [json.loads(line) for line in (out / "tools" / "samples.jsonl").read_text().splitlines()]
+        played[backend] = [(r["outputs"][0], r["verdicts"][0]["correct"]) for r in records if "trajectories" in r]
+    assert played["vllm"] and played["vllm"] == played["transformers"]
+
+
+@vllm_missing
 def test_auto_picks_vllm_only_from_the_eval_size_where_its_start_up_pays_off():
     import torch
 

@@ -9,7 +9,7 @@ from harness.evaluate.backends import Generation
 from harness.evaluate.episodes import step_calls
 from harness.evaluate.samples import score_record
 from harness.evaluate.suites import build_suite, summarize
-from harness.files import write_json, write_text
+from harness.files import read_jsonl, write_json, write_text
 from harness.recipe import Recipe, SuiteSettings
 
 
@@ -31,16 +31,22 @@ def score_predictions(
         settings = settings.model_copy(update={"options": options})
     suite = build_suite(settings, recipe.seed if recipe else 0)
     conversations = {item.id for item in suite.items if item.episode is not None}
-    by_id, unreadable = {}, 0
-    for line in Path(predictions).read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-            if "prediction" not in row and "result" in row:  # a BFCL result file's row
-                by_id[str(row["id"])] = [_bfcl_result(row["result"], str(row["id"]) in conversations)]
-                continue
+    read = read_jsonl(predictions)
+    by_id = {}
+    for number, row in read.rows:
+        problem = _row_problem(row)
+        if problem is None and str(row["id"]) in by_id:
+            problem = f"id {str(row['id'])[:80]!r} again (the first line with it is used)"
+        if problem is not None:
+            read.bad.append((number, problem))
+        elif "prediction" not in row:  # a BFCL result file's row
+            by_id[str(row["id"])] = [_bfcl_result(row["result"], str(row["id"]) in conversations)]
+        else:
             by_id[str(row["id"])] = row["prediction"] if isinstance(row["prediction"], list) else [row["prediction"]]
-        except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
-            unreadable += line.strip() != ""
+    read.bad.sort()
+    if not by_id:
+        bad = f": {read.bad_summary()['count']} unreadable line(s): " + "; ".join(read.bad_summary()["lines"][:3])
+        raise ValueError(f"{predictions}: no usable prediction" + (bad if read.bad else " (the file is empty)"))
     records = [
         score_record(suite, item, "", [Generation(str(p), "stop") for p in by_id[item.id]], "score")
         for item in suite.items
@@ -59,13 +65,34 @@ def score_predictions(
         "n_items": len(records),
         "n_missing": len(item_ids - set(by_id)),
         "n_unknown": len(set(by_id) - item_ids),
-        "n_unreadable_lines": unreadable,
+        "n_unreadable_lines": len(read.bad),
+        **({"unreadable_lines": read.bad_summary()} if read.bad else {}),
         "metrics": summarize(suite, records),
     }
     out_dir = Path(out_dir)
     write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _row_problem(row) -> str | None:
+    """Why a predictions line is not `{id, prediction}` or `{id, result}` (None: it is)."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object with id and prediction"
+    if not isinstance(row.get("id"), str | int) or isinstance(row.get("id"), bool):
+        return "no id (a string or a number)"
+    if "prediction" not in row and "result" not in row:
+        return "no prediction (or BFCL's result)"
+    prediction = row.get("prediction")
+    if "prediction" in row and (
+        prediction == [] or not all(isinstance(p, str | int | float) for p in _as_list(prediction))
+    ):
+        return "prediction is not text (or a non-empty list of texts)"
+    return None
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _bfcl_result(result, conversation: bool) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.evaluate.backends import Generation
 from harness.evaluate.suites import Item, Suite
-from harness.files import write_text
+from harness.files import read_jsonl, write_text
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -57,16 +57,13 @@ def score_record(suite: Suite, item: Item, prompt: str, outputs: list[Generation
 
 
 def read_records(path: Path, fingerprint: str) -> dict[str, dict]:
-    """Finished records of an earlier run with the same fingerprint; a torn last line is dropped."""
+    """Finished records of an earlier run with the same fingerprint; a damaged line (a torn last one, a
+    corrupt one) is left out, so its item is generated again and `keep_only` writes the file whole."""
     records = {}
     if not path.exists():
         return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("fingerprint") == fingerprint:
+    for _, record in read_jsonl(path).rows:  # a damaged line is generated again
+        if isinstance(record, dict) and record.get("fingerprint") == fingerprint and isinstance(record.get("id"), str):
             records[record["id"]] = record
     return records
 

@@ -20,14 +20,13 @@ JSON schema (`report.json`, `schema_version` 1):
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
 
 from harness import __version__
 from harness.evaluate.suites import kinds, mean
-from harness.files import read_json
+from harness.files import read_json, read_jsonl
 from harness.run_folder import RunFolder
 
 SCHEMA_VERSION = 1
@@ -52,10 +51,29 @@ def bootstrap(values: list[float], rounds: int = 1000, seed: int = 0) -> tuple[f
     return round(means[int(0.025 * rounds)], 4), round(means[int(0.975 * rounds) - 1], 4)
 
 
+REPAIR = "run the evaluation again (harness eval, or harness run): it keeps the readable records and redoes the rest"
+
+
 def suite_records(suite_dir: Path) -> list[dict]:
-    """A suite's per-sample records (samples.jsonl), read once for the intervals and the generalization."""
+    """A suite's per-sample records (samples.jsonl), read once for the intervals and the generalization;
+    lines that cannot be read are left out (`damaged_samples` says which)."""
+    return read_samples(suite_dir)[0]
+
+
+def read_samples(suite_dir: Path) -> tuple[list[dict], dict | None]:
+    """(readable records, None or the unreadable lines: count, file, the first few named, how to repair)."""
     path = suite_dir / "samples.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    if not path.exists():
+        return [], None
+    read, records = read_jsonl(path), []
+    for number, row in read.rows:
+        verdicts = row.get("verdicts") if isinstance(row, dict) else None
+        if isinstance(verdicts, list) and all(isinstance(v, dict) for v in verdicts):
+            records.append(row)
+        else:
+            read.bad.append((number, "not a sample record (no list of verdicts)"))
+    read.bad.sort()
+    return records, ({**read.bad_summary(), "repair": REPAIR} if read.bad else None)
 
 
 def item_scores(records: list[dict], metric: str) -> list[float]:
@@ -63,7 +81,7 @@ def item_scores(records: list[dict], metric: str) -> list[float]:
     scores = []
     for record in records:
         verdicts = record["verdicts"]
-        scores.append(sum(float(v[key]) for v in verdicts) / len(verdicts) if verdicts else 0.0)
+        scores.append(sum(float(v.get(key) or 0) for v in verdicts) / len(verdicts) if verdicts else 0.0)
     return scores
 
 
@@ -95,6 +113,13 @@ def collect(paths: list[str | Path]) -> dict:
             runs.append(_run_info(Path(path)))
     _add_deltas(rows)
     warnings = [w for path in paths for w in adapter_warnings(Path(path))]
+    warnings += [
+        f"{row['run']} / {row['model']} / {name}: incomplete: {result['incomplete']['count']} unreadable line(s) in "
+        f"{result['incomplete']['file']} ({'; '.join(result['incomplete']['lines'][:3])}); {REPAIR}"
+        for row in rows
+        for name, result in row["results"].items()
+        if result.get("incomplete")
+    ]
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_by": f"harness {__version__}",
@@ -120,8 +145,8 @@ def adapter_warnings(run_dir: Path) -> list[str]:
         twin = base / samples.parent.name / "samples.jsonl"
         if not twin.exists():
             continue
-        first = [json.loads(line)["outputs"] for line in samples.read_text().splitlines()[:CANARIES]]
-        second = [json.loads(line)["outputs"] for line in twin.read_text().splitlines()[:CANARIES]]
+        first = [r["outputs"] for r in suite_records(samples.parent)[:CANARIES]]
+        second = [r["outputs"] for r in suite_records(twin.parent)[:CANARIES]]
         if first and first == second:
             warnings.append(
                 f"{run_dir.name}: the LoRA model's outputs on the first {len(first)} {samples.parent.name} "
@@ -165,7 +190,7 @@ def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None 
         metrics = summary["metrics"]
         n = summary["n_items"]
         value = metrics.get(metric)
-        records = suite_records(summary_path.parent)
+        records, damaged = read_samples(summary_path.parent)
         scores = item_scores(records, metric)
         low, high = bootstrap(scores) if metric in GRADED else wilson((value or 0) * n, n)
         result = {
@@ -176,6 +201,8 @@ def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None 
             "ci_high": high,
             "details": {k: v for k, v in metrics.items() if k != metric},
         }
+        if damaged:  # the summary's figures stand; the intervals and checks use the readable records only
+            result["incomplete"] = damaged
         if account is not None:
             result["zero_shot"] = zero_shot(account, name, records, metric)
         results[name] = result

@@ -11,7 +11,6 @@ line in `kinds()`, or, from a project's own code, one `register(SuiteKind(...))`
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.evaluate.episodes import Episode
 from harness.evaluate.scorers import Verdict
+from harness.files import FileReadError, read_jsonl
 from harness.recipe import SuiteSettings
 
 Scorer = Callable[[str, Any, dict], Verdict]
@@ -130,15 +130,16 @@ def build_suite(settings: SuiteSettings, seed: int = 0) -> Suite:
 
 
 def json_lines(path: Path) -> list[tuple[int, dict]]:
-    """(0-based line index, row) for each non-blank line; a line that is not JSON is an error naming it."""
-    rows = []
-    for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if line.strip():
-            try:
-                rows.append((index, json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise SuiteError(f"{path}: line {index + 1}: not JSON ({error.msg})") from None
-    return rows
+    """(0-based line index, row) for each non-blank line of a suite's data; a line that cannot be read is an
+    error naming it (a suite's data is whole or not used)."""
+    try:
+        read = read_jsonl(path)
+    except FileReadError as error:
+        raise SuiteError(str(error)) from None
+    if read.bad:
+        number, problem = read.bad[0]
+        raise SuiteError(f"{path}: line {number}: {problem}")
+    return [(number - 1, row) for number, row in read.rows]
 
 
 # --- summaries ----------------------------------------------------------------------------------
