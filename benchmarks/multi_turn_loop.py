@@ -59,8 +59,8 @@ def main() -> None:
     batched_time, batched_out = timed(batched, args.repeats)
     batched_rounds = len(rounds)
     single_time, single_out = timed(one_at_a_time, args.repeats)
-    same = [a[0].text for a in batched_out] == [b[0].text for b in single_out]
-    steps = sum(len(p[0].trajectory["steps"]) for p in batched_out)
+    same = [a.text for a in batched_out] == [b.text for b in single_out]
+    steps = sum(len(p.trajectory["steps"]) for p in batched_out)
     scale = 100 / len(items)
     result = {
         "model": args.model,

@@ -35,8 +35,12 @@ TARGETS = {
 }
 
 
-def run_once(mode: str, seed: int) -> dict:
+def run_once(mode: str, seed: int, collect: bool = False) -> dict:
+    """Run the recipe from scratch (or, with `collect`, read the run folder an earlier run left)."""
     run_dir = REPO / "runs" / f"bench-{mode}-s{seed}"
+    if collect:
+        steps = json.loads((run_dir / "steps.json").read_text())
+        return _figures(mode, seed, run_dir, sum(step["seconds"] for step in steps.values()))
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
     command = [
@@ -51,7 +55,10 @@ def run_once(mode: str, seed: int) -> dict:
         f"seed={seed}",
     ]
     subprocess.run(command, check=True)
-    wall = time.perf_counter() - started
+    return _figures(mode, seed, run_dir, time.perf_counter() - started)
+
+
+def _figures(mode: str, seed: int, run_dir: Path, wall: float) -> dict:
     suite, metric, _, _ = TARGETS[mode]
     steps = json.loads((run_dir / "steps.json").read_text())
     metrics = {
@@ -77,6 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modes", nargs="*", help=f"recipes to run (default: all of {list(TARGETS)})")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--collect", action="store_true", help="read the runs/bench-* folders left by an earlier run (wall = step sum)"
+    )
     args = parser.parse_args()
     args.modes = args.modes or list(TARGETS)
     unknown = [mode for mode in args.modes if mode not in TARGETS]
@@ -85,7 +95,7 @@ def main() -> None:
     rows = []
     for mode in args.modes:
         suite, metric, target, wall_target = TARGETS[mode]
-        runs = [run_once(mode, seed) for seed in args.seeds]
+        runs = [run_once(mode, seed, args.collect) for seed in args.seeds]
         tuned = [r["tuned"] for r in runs]
         walls = [r["wall_seconds"] for r in runs]
         recipe = yaml.safe_load((REPO / "recipes" / f"{mode}.yaml").read_text())

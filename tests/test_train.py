@@ -85,6 +85,17 @@ def test_lora_on_a_fine_tuned_base_saves_and_loads(runs, tmp_path, tokenizer):
     with torch.no_grad():
         assert not torch.allclose(tuned(**inputs).logits, base(**inputs).logits)
     assert load_tokenizer(str(adapter_dir)).chat_template == tokenizer.chat_template
+    # The adapter folder as it is, unmerged on disk, plays the tools suite's conversations.
+    from harness.evaluate.runner import evaluate
+    from harness.recipe import EvalSettings
+
+    settings = EvalSettings(
+        backend="transformers", generation={"max_new_tokens": 8}, suites=[{"suite": "tools", "samples": 12}]
+    )
+    assert evaluate(str(adapter_dir), settings, tmp_path / "eval")["tools"]["n_items"] == 12
+    records = (tmp_path / "eval" / "tools" / "samples.jsonl").read_text().splitlines()
+    assert any("trajectories" in json.loads(line) for line in records)
+    assert not (adapter_dir / "model.safetensors").exists()
 
 
 def test_a_mixture_holding_evaluation_items_fails_before_training_under_fail(tmp_path):

@@ -133,7 +133,7 @@ def reasoning_metrics(records: list[dict]) -> dict:
 
 
 def tool_metrics(records: list[dict]) -> dict:
-    """Call metrics over the single-call items; accuracy by category and tool set over all of them."""
+    """Call metrics and accuracy per tool set over the single-answer items; accuracy by category over all."""
     calls = [r for r in records if not isinstance(r["reference"], str) and not r["meta"].get("multi_turn")]
     due = [r for r in calls if r["reference"]]
     irrelevant = [r for r in calls if r["reference"] == []]
@@ -143,7 +143,8 @@ def tool_metrics(records: list[dict]) -> dict:
     by_category, by_tool_set = defaultdict(list), defaultdict(list)
     for record in records:
         by_category[record["meta"].get("category", "?")].append(first_verdict(record)["correct"])
-        by_tool_set[record["meta"].get("tool_set", "?")].append(first_verdict(record)["correct"])
+        if not record["meta"].get("multi_turn"):  # tool sets compare single answers; conversations have a category
+            by_tool_set[record["meta"].get("tool_set", "?")].append(first_verdict(record)["correct"])
     return {
         "call_accuracy": mean(first_verdict(r)["correct"] for r in calls),
         "function_name_accuracy": mean(first_verdict(r)["details"].get("name_correct", False) for r in due),
