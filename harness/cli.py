@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -205,7 +206,8 @@ def _training_setup(recipe):
     from harness.train import training_setup
 
     build_lora_config(recipe)
-    _, tokenizer, sft_config, template = training_setup(recipe, Path("/tmp/harness-validate"))
+    with tempfile.TemporaryDirectory(prefix="harness-validate-") as scratch:  # nothing is written there
+        _, tokenizer, sft_config, template = training_setup(recipe, Path(scratch))
     return tokenizer, sft_config, template
 
 

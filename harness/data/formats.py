@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 ROLES = ("system", "user", "assistant", "tool")
+TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)  # Hermes/Qwen-style call blocks, as text
 CONVERSATION_MODES = ("chat", "tools", "reasoning")
 # Everything a Jinja chat template can raise while rendering a row it does not expect.
 RENDER_ERRORS = (TemplateError, TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.data.formats import RowError
+from harness.data.formats import TOOL_CALL, RowError
 
 # ShareGPT speakers and their roles; Hermes and LLaMA-Factory add tool turns.
 SPEAKERS = {
@@ -114,7 +114,6 @@ def _sharegpt(row: dict) -> dict:
 
 
 TOOLS_BLOCK = re.compile(r"<tools>(.*?)</tools>", re.DOTALL)
-TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 THINK = re.compile(r"^\s*<think>(.*?)</think>", re.DOTALL)
 TOOL_RESPONSE = re.compile(r"^\s*<tool_response>(.*?)</tool_response>\s*$", re.DOTALL)
 

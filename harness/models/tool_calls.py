@@ -8,9 +8,9 @@ openai backend), and `harness serve` returns it as OpenAI `tool_calls`.
 from __future__ import annotations
 
 import json
-import re
 
-TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+from harness.data.formats import TOOL_CALL
+
 MAX_CHARS = 50_000  # tool calls longer than this are rejected unparsed
 
 
