@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import yaml
 
+from harness.evaluate.backends import backend_names
 from harness.recipe import REPORT_FORMATS, RecipeError, SourceSettings, load_recipe, safe_load
 from harness.run import STEPS
 from harness.run_folder import RunFolder
@@ -353,7 +354,7 @@ suite_option = click.option(
 @click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False), help="Recipe whose eval: section to use.")
 @suite_option
 @click.option("--samples", type=int, help="Items per suite.")
-@click.option("--backend", type=click.Choice(["auto", "transformers", "vllm", "openai"]))
+@click.option("--backend", type=click.Choice(backend_names()))
 @click.option("--base-url", help="openai backend: the server's /v1 URL.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Output folder.")
 @set_option

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Mode = Literal["instruct", "chat", "tools", "reasoning"]
 
@@ -212,13 +221,22 @@ class DuringTraining(Strict):
 
 
 class EvalSettings(Strict):
-    backend: Literal["auto", "transformers", "vllm", "openai"] = "auto"
+    backend: str = Field("auto", description="auto or a registered backend: transformers, vllm, openai")
     batch_size: int = Field(64, ge=1, description="Prompts per generate call (transformers backend); longest first")
     base_url: str | None = Field(None, description="openai backend: the server's /v1 URL")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     suites: list[SuiteSettings] = Field(default_factory=list)
     backend_options: dict[str, Any] = Field(default_factory=dict, description="Passed to the backend (vLLM LLM kwargs)")
     during_training: DuringTraining | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, backend: str) -> str:
+        from harness.evaluate.backends import backend_names  # the registry; recipes import nothing else of harness
+
+        if backend not in backend_names():
+            raise ValueError(f"unknown backend {backend!r}; expected one of {list(backend_names())}")
+        return backend
 
 
 ReportFormat = Literal["md", "json", "csv", "html"]

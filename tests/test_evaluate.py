@@ -408,3 +408,31 @@ def test_chat_mode_sends_openai_shaped_messages_and_names_and_reads_the_calls_ba
     answer = {"content": None, "tool_calls": [{"function": {"name": "math_factorial", "arguments": '{"n": 6}'}}]}
     assert parse_tool_calls(_chat_text(answer, names)) == [{"name": "math.factorial", "arguments": {"n": 6}}]
     assert api_names(tools + [{"function": {"name": "math_factorial"}}])["math.factorial"] == "math.factorial"
+
+
+def test_a_registered_backend_is_one_registration_away_from_recipes_and_evaluations(tmp_path):
+    """A project's own backend: one `register` call, then recipes, the runner and lm-eval's mapping take it."""
+    from harness.evaluate.backends import BACKENDS, BackendKind, Generation, register
+    from harness.recipe import RecipeError, parse_recipe
+
+    class Echo:
+        name = "echo"
+
+        def generate(self, requests, settings):
+            return [[Generation(r.messages[-1]["content"], "stop", 1)] * settings.n for r in requests]
+
+    with pytest.raises(RecipeError, match="unknown backend 'echo'"):
+        parse_recipe(
+            {"name": "t", "mode": "chat", "data": {"sources": [{"builtin": "chat"}]}, "eval": {"backend": "echo"}}
+        )
+    register(BackendKind("echo", lambda *args: Echo()))
+    try:
+        settings = EvalSettings(backend="echo", suites=[SuiteSettings(suite="chat", samples=5)])
+        summary = evaluate("tiny", settings, tmp_path)["chat"]
+        assert summary["backend"] == "echo" and summary["n_items"] == 5
+        records = [json.loads(line) for line in (tmp_path / "chat" / "samples.jsonl").read_text().splitlines()]
+        assert all(r["outputs"][0] and r["outputs"][0] in r["prompt"] for r in records)  # it echoed the last turn
+        with pytest.raises(ValueError, match="already registered"):
+            register(BackendKind("echo", lambda *args: Echo()))
+    finally:
+        del BACKENDS["echo"]

@@ -15,9 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from harness.evaluate.backends import BACKENDS
+
 log = logging.getLogger(__name__)
 
-ENGINES = ("auto", "vllm", "transformers")
+ENGINES = ("auto", *(kind.name for kind in BACKENDS.values() if kind.serve_engine))
 VLLM_SERVER = "vllm.entrypoints.openai.api_server"
 
 

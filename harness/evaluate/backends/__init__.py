@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.recipe import EvalSettings, GenerationSettings
 
@@ -78,45 +79,88 @@ def pick_backend(name: str, n_items: int | None = None, sharded: bool = False) -
     return "vllm" if n_items >= VLLM_PAYS_OFF_FROM[device] else "transformers"
 
 
+@dataclass(frozen=True)
+class BackendKind:
+    """Everything the harness knows about one backend. The recipe's `eval.backend`, `harness eval --backend`,
+    the lm-eval model type of `lm_eval` suites and `harness serve --engine` all read `BACKENDS`; a new backend is
+    one module and one `register(BackendKind(...))`."""
+
+    name: str
+    # (model path, eval settings, model settings, the reference the user gave) -> the backend
+    make: Callable[[str, EvalSettings, Any, str | None], Backend]
+    lm_eval_model: str = "hf"  # the lm-eval model type that runs `lm_eval` suites for this backend
+    serve_engine: bool = False  # `harness serve` can run it as its engine
+
+
+def _transformers(model_path: str, settings: EvalSettings, model_settings, reference: str | None) -> Backend:
+    from harness.evaluate.backends.transformers import TransformersBackend
+
+    return TransformersBackend(
+        model_path,
+        model_settings.dtype,
+        settings.batch_size,
+        trust_remote_code=model_settings.trust_remote_code,
+        chat_template=model_settings.chat_template,
+    )
+
+
+def _vllm(model_path: str, settings: EvalSettings, model_settings, reference: str | None) -> Backend:
+    from harness.evaluate.backends.vllm import VllmBackend
+
+    return VllmBackend(
+        model_path,
+        model_settings.dtype,
+        trust_remote_code=model_settings.trust_remote_code,
+        chat_template=model_settings.chat_template,
+        **settings.backend_options,
+    )
+
+
+def _openai(model_path: str, settings: EvalSettings, model_settings, reference: str | None) -> Backend:
+    from harness.evaluate.backends.openai import OpenAIBackend
+    from harness.models.loading import served_name
+
+    if not settings.base_url:
+        raise ValueError("the openai backend needs eval.base_url (the server's /v1 URL)")
+    options = dict(settings.backend_options)
+    model = options.pop("model", None) or served_name(reference or model_path)  # as `harness serve` names it
+    accepted = set(inspect.signature(OpenAIBackend).parameters) - {"base_url", "model"}
+    if unknown := sorted(set(options) - accepted):
+        raise ValueError(
+            f"eval.backend_options: the openai backend takes {sorted(accepted | {'model'})}, not {unknown}"
+        )
+    return OpenAIBackend(settings.base_url, model, **options)
+
+
+BACKENDS: dict[str, BackendKind] = {
+    kind.name: kind
+    for kind in (
+        BackendKind("transformers", _transformers, lm_eval_model="hf", serve_engine=True),
+        BackendKind("vllm", _vllm, lm_eval_model="vllm", serve_engine=True),
+        BackendKind("openai", _openai),  # a server's model; lm_eval suites load the local one with hf
+    )
+}
+
+
+def register(kind: BackendKind) -> BackendKind:
+    """Add a backend (from a project's own code, before recipes are read); a name is registered once."""
+    if kind.name in BACKENDS or kind.name == "auto":
+        raise ValueError(f"a backend named {kind.name!r} is already registered")
+    BACKENDS[kind.name] = kind
+    return kind
+
+
+def backend_names() -> tuple[str, ...]:
+    """What `eval.backend` and `--backend` take: `auto` and every registered backend."""
+    return ("auto", *BACKENDS)
+
+
 def make_backend(
     name: str, settings: EvalSettings, model_path: str, model_settings=None, reference: str | None = None
 ) -> Backend:
     """The backend `name` (as `pick_backend` decided it) for the model."""
     from harness.recipe import ModelSettings
 
-    model_settings = model_settings or ModelSettings()
-    if name == "transformers":
-        from harness.evaluate.backends.transformers import TransformersBackend
-
-        return TransformersBackend(
-            model_path,
-            model_settings.dtype,
-            settings.batch_size,
-            trust_remote_code=model_settings.trust_remote_code,
-            chat_template=model_settings.chat_template,
-        )
-    if name == "vllm":
-        from harness.evaluate.backends.vllm import VllmBackend
-
-        return VllmBackend(
-            model_path,
-            model_settings.dtype,
-            trust_remote_code=model_settings.trust_remote_code,
-            chat_template=model_settings.chat_template,
-            **settings.backend_options,
-        )
-    if name == "openai":
-        from harness.evaluate.backends.openai import OpenAIBackend
-        from harness.models.loading import served_name
-
-        if not settings.base_url:
-            raise ValueError("the openai backend needs eval.base_url (the server's /v1 URL)")
-        options = dict(settings.backend_options)
-        model = options.pop("model", None) or served_name(reference or model_path)  # as `harness serve` names it
-        accepted = set(inspect.signature(OpenAIBackend).parameters) - {"base_url", "model"}
-        if unknown := sorted(set(options) - accepted):
-            raise ValueError(
-                f"eval.backend_options: the openai backend takes {sorted(accepted | {'model'})}, not {unknown}"
-            )
-        return OpenAIBackend(settings.base_url, model, **options)
-    raise ValueError(f"unknown backend {name!r}")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {list(BACKENDS)}")
+    return BACKENDS[name].make(model_path, settings, model_settings or ModelSettings(), reference)

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.evaluate.backends import BACKENDS
 from harness.evaluate.suites import SuiteKind
 from harness.files import package_versions, write_json, write_text
 from harness.models.loading import adapter_base
@@ -80,14 +81,15 @@ def run_lm_eval(
     headline = options.pop("metric", None)
     base = adapter_base(model_path)
     model_args = {"pretrained": base or model_path, "dtype": dtype}  # the recipe's model.dtype
-    if backend == "vllm":
+    lm_eval_model = BACKENDS[backend].lm_eval_model
+    if lm_eval_model == "vllm":
         if base:
             model_args.update(lora_local_path=model_path, enable_lora=True)
     else:
         if base:
             model_args["peft"] = model_path
     results = lm_eval.simple_evaluate(
-        model="vllm" if backend == "vllm" else "hf",
+        model=lm_eval_model,
         model_args=model_args,
         tasks=configs,
         limit=suite.samples,
@@ -131,7 +133,7 @@ def run_lm_eval(
         "kind": "lm_eval",
         "model": model,
         "model_path": model_path,
-        "backend": "vllm" if backend == "vllm" else "hf",
+        "backend": lm_eval_model,
         "n_items": len(documents),
         "n_samples": len(documents),
         "headline_metric": headline_key,
