@@ -337,7 +337,7 @@ def test_harness_score_reads_bfcl_eval_multi_turn_result_files(multi_turn_suite,
     command = ["score", "--suite", "bfcl", "--predictions", str(path), "--options", options, "-o", str(tmp_path / "s")]
     outcome = CliRunner().invoke(main, command)
     assert outcome.exit_code == 0, outcome.output
-    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "s" / "bfcl" / "summary.json").read_text())
     assert summary["metrics"]["by_category"] == {"multi_turn_base": 0.75}  # the fourth was cut short
     assert summary["n_items"] == 4 and summary["n_unreadable_lines"] == 1 and summary["n_missing"] == 196
     simple = build_suite(SuiteSettings(suite="bfcl", options={"categories": ["simple_python"], "per_category": 2}))
@@ -352,7 +352,9 @@ def test_harness_score_reads_bfcl_eval_multi_turn_result_files(multi_turn_suite,
     outcome = CliRunner().invoke(main, ["score", "--suite", "bfcl", "--predictions", str(single), "--options", options])
     assert outcome.exit_code == 0, outcome.output
     assert (
-        json.loads((tmp_path / "BFCL_v4_simple_python_result" / "summary.json").read_text())["metrics"]["accuracy"]
+        json.loads((tmp_path / "BFCL_v4_simple_python_result" / "bfcl" / "summary.json").read_text())["metrics"][
+            "accuracy"
+        ]
         == 1.0
     )
     outcome = CliRunner().invoke(main, [*command[:5], "--options", "{categories: [", "-o", str(tmp_path / "t")])

@@ -264,6 +264,10 @@ def test_score_command_scores_saved_predictions_without_a_model(tmp_path):
     path.write_text("\n".join(map(json.dumps, lines)) + "\nnot json\n")
     summary = score_predictions("reasoning", path, tmp_path / "scored")
     assert summary["metrics"]["accuracy"] == 0.5 and summary["n_unknown"] == 1 and summary["n_unreadable_lines"] == 1
+    # The scored folder is an eval folder: `harness report` makes its leaderboard.
+    board = collect([tmp_path / "scored"])
+    [row] = board["rows"]
+    assert row["model"] == "scored" and row["results"]["reasoning"]["value"] == 0.5 and row["backend"] == "score"
 
 
 vllm_missing = pytest.mark.skipif(

@@ -61,6 +61,10 @@ def score_predictions(
     summary = {
         "suite": suite.name,
         "kind": suite.kind,
+        "model": Path(predictions).stem,  # the leaderboard's row: the predictions scored
+        "model_path": None,
+        "backend": "score",  # saved predictions, not generated here
+        "generation": None,
         "predictions": str(predictions),
         "n_items": len(records),
         "n_missing": len(item_ids - set(by_id)),
@@ -69,9 +73,10 @@ def score_predictions(
         **({"unreadable_lines": read.bad_summary()} if read.bad else {}),
         "metrics": summarize(suite, records),
     }
-    out_dir = Path(out_dir)
-    write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    write_json(out_dir / "summary.json", summary)
+    suite_dir = Path(out_dir) / suite.name  # an eval folder's layout, so `harness report` reads it like one
+    write_text(suite_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_json(suite_dir / "summary.json", summary)
+    write_json(Path(out_dir) / "index.json", {"model": summary["model"], "suites": [suite.name]})
     return summary
 
 

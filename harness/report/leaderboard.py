@@ -206,7 +206,7 @@ def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None 
         if account is not None:
             result["zero_shot"] = zero_shot(account, name, records, metric)
         results[name] = result
-        generation, backend, model_path = summary["generation"], summary["backend"], summary["model_path"]
+        generation, backend, model_path = summary.get("generation"), summary.get("backend"), summary.get("model_path")
     values = [r["value"] for r in results.values() if r["value"] is not None]
     return {
         "run": run,

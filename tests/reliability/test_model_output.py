@@ -73,7 +73,8 @@ def test_a_predictions_file_of_hostile_outputs_is_scored_to_the_end(tmp_path, mo
     assert time.perf_counter() - started < 60
     assert summary["n_items"] == len(NASTY) and summary["n_unreadable_lines"] == 1
     records = [
-        json.loads(line) for line in (tmp_path / "scored" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+        json.loads(line)
+        for line in (tmp_path / "scored" / "tools" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     assert len(records) == len(NASTY)
     assert all(r["verdicts"][0]["reason"] for r in records if not r["verdicts"][0]["correct"])

@@ -67,7 +67,7 @@ def test_a_hostile_predictions_line_is_counted_and_named_and_the_rest_scored(tmp
     tracemalloc.stop()
     assert result.exit_code == 0 and result.exception is None, result.output
     assert seconds < 5 and peak < 500 * 2**20, (seconds, peak)
-    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "s" / "chat" / "summary.json").read_text())
     assert summary["n_items"] == 6  # every good line scored
     if said == "matched no item":
         assert summary["n_unknown"] == 1
@@ -88,7 +88,7 @@ def test_duplicate_ids_are_counted_and_the_first_line_is_used(tmp_path, items):
     result = CliRunner().invoke(
         main, ["score", "--suite", "chat", "--predictions", str(path), "-o", str(tmp_path / "s")]
     )
-    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "s" / "chat" / "summary.json").read_text())
     assert result.exit_code == 0 and summary["metrics"]["accuracy"] == 1.0
     assert (
         "line 7: id" in summary["unreadable_lines"]["lines"][0] and "again" in summary["unreadable_lines"]["lines"][0]
