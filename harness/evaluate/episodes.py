@@ -10,7 +10,8 @@ run) and dispatched by name to the environment, which decides what a call may do
 What a conversation gives back is BFCL's result format (per turn, per step: the step's calls as
 `{name: arguments-JSON}`, or its text when it made none), as a JSON string the suite's scorer reads, so live
 runs and result files saved by BFCL are judged by one scorer; the `trajectory` beside it keeps every step
-(output, parsed calls, results or why it failed), the whole conversation, and the environment's end state.
+(output, parsed calls, results or why it failed: the conversation, step by step) and the environment's end
+state.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class Episode:
     turns: list[list[dict]]
     environment: Callable[[], Environment]
     added_tools: dict[int, list[dict]] = field(default_factory=dict)  # turn index -> tools offered from then on
-    step_limit: int = STEP_LIMIT
 
 
 @dataclass
@@ -104,8 +104,8 @@ class _Conversation:
             for i, c, r in zip(ids, calls, results, strict=True)
         ]
         self.steps_in_turn += 1
-        if self.steps_in_turn > self.episode.step_limit:
-            step["error"] = f"step limit: more than {self.episode.step_limit} steps in turn {self.turn}"
+        if self.steps_in_turn > STEP_LIMIT:
+            step["error"] = f"step limit: more than {STEP_LIMIT} steps in turn {self.turn}"
             self.finish, self.done = "step_limit", True
 
     def _run(self, call: dict) -> str:

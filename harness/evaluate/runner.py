@@ -135,7 +135,7 @@ def _item_identity(item: Item) -> str:
     """What the item asks and expects, its conversation's later turns and world included: a regenerated
     suite whose ids name other items does not reuse their records."""
     episode = item.episode
-    played = [episode.turns, episode.added_tools, episode.step_limit] if episode else None
+    played = [episode.turns, episode.added_tools] if episode else None
     content = [item.id, item.messages, item.tools, item.reference, item.meta, played]
     return sha256(json.dumps(content, sort_keys=True, default=str))
 

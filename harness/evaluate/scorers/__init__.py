@@ -19,3 +19,10 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def failed(error_type: str, message: str, turn: int | None = None, **details) -> Verdict:
+    """A failure whose reason starts with its kind (`details.error_type`), and the turn it happened in when
+    the answer is a conversation."""
+    details = {"error_type": error_type, **details, **({"turn": turn} if turn is not None else {})}
+    return Verdict(False, 0.0, f"{error_type}: {message}", details=details)

@@ -31,7 +31,7 @@ from functools import cache
 import mpmath
 
 from harness.evaluate.episodes import read_result, step_calls
-from harness.evaluate.scorers import Verdict
+from harness.evaluate.scorers import Verdict, failed
 
 BACKEND = "bfcl_eval.eval_checker.multi_turn_eval"
 FORBIDDEN = ("kill", "exit", "quit", "remove", "unlink", "popen", "Popen", "run")  # BFCL's executor refuses these
@@ -194,9 +194,9 @@ def score(prediction: str, reference: list[list[str]], meta: dict) -> Verdict:
     _, _, state_checker, response_checker = bfcl_backend()
     result = read_result(prediction)
     if result is None:
-        return _failed("multi_turn:inference_error", "the result is not a list of turns")
+        return failed("multi_turn:inference_error", "the result is not a list of turns")
     if len(result) != len(reference):
-        return _failed(
+        return failed(
             "multi_turn:force_terminated",
             f"{len(result)} turns in the result, {len(reference)} in the ground truth (cut short at the step limit?)",
         )
@@ -212,13 +212,13 @@ def score(prediction: str, reference: list[list[str]], meta: dict) -> Verdict:
         if not truth_calls:
             continue  # a turn where the right move is to call nothing (or to ask): BFCL checks nothing here
         if not decoded[turn]:
-            return _failed("multi_turn:empty_turn_model_response", f"no call in turn {turn}", turn)
+            return failed("multi_turn:empty_turn_model_response", f"no call in turn {turn}", turn)
         for check in (
             state_checker(model.instances, truth.instances),
             response_checker(results_so_far, truth_results, turn),
         ):
             if not check["valid"]:
-                return _failed(check["error_type"], check["error_message"], turn)
+                return failed(check["error_type"], check["error_message"], turn)
     details = {"turns": len(reference), "strict": not unoffered}
     if unoffered:
         details["unoffered_calls"] = unoffered[:10]
@@ -238,8 +238,3 @@ def _unoffered_calls(decoded: list[list[list[str]]], meta: dict) -> list[str]:
         offered |= set(added.get(turn, []))
         found += [f"turn {turn}: {name}" for calls in steps for c in calls if (name := c.split("(")[0]) not in offered]
     return found
-
-
-def _failed(error_type: str, message: str, turn: int | None = None) -> Verdict:
-    details = {"error_type": error_type, "strict": False, **({"turn": turn} if turn is not None else {})}
-    return Verdict(False, 0.0, f"{error_type}: {message}", details=details)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from harness.data.builtin.environments import world
 from harness.evaluate.episodes import read_result, step_calls
-from harness.evaluate.scorers import Verdict
+from harness.evaluate.scorers import Verdict, failed
 
 
 def score(prediction: str, reference: list[list[dict]], meta: dict) -> Verdict:
     result = read_result(prediction)
     if result is None or not all(isinstance(turn, list) for turn in result):
-        return _failed("not_a_result", "the output is not a list of turns")
+        return failed("not_a_result", "the output is not a list of turns")
     if len(result) != len(reference):
-        return _failed("cut_short", f"{len(result)} turns played, {len(reference)} asked (the step limit?)")
+        return failed("cut_short", f"{len(result)} turns played, {len(reference)} asked (the step limit?)")
     model, gold = world(meta["world"], meta["world_seed"]), world(meta["world"], meta["world_seed"])
     calls_made = 0
     for turn, (steps, gold_calls) in enumerate(zip(result, reference, strict=True)):
@@ -29,13 +29,8 @@ def score(prediction: str, reference: list[list[dict]], meta: dict) -> Verdict:
         for call in gold_calls:
             gold.call(call["name"], call["arguments"])
         if gold_calls and not calls:
-            return _failed("no_call", f"no tool call in turn {turn}", turn)
+            return failed("no_call", f"no tool call in turn {turn}", turn)
         if model.state() != gold.state():
-            return _failed("wrong_state", f"after turn {turn}: {model.state()} instead of {gold.state()}", turn)
+            return failed("wrong_state", f"after turn {turn}: {model.state()} instead of {gold.state()}", turn)
     gold_count = sum(len(calls) for calls in reference)
     return Verdict(True, 1.0, details={"calls": calls_made, "gold_calls": gold_count})
-
-
-def _failed(error_type: str, message: str, turn: int | None = None) -> Verdict:
-    details = {"error_type": error_type, **({"turn": turn} if turn is not None else {})}
-    return Verdict(False, 0.0, f"{error_type}: {message}", details=details)
