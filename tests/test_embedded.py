@@ -47,6 +47,7 @@ def test_every_curriculum_stage_draws_its_kinds_and_no_generator_tool():
     for document in (d for d in late if d.startswith("<tools>")):  # the call names a tool listed above it
         called = json.loads(re.findall(r"<tool_call>(.*)</tool_call>", document)[-1])["name"]
         assert f'"name": "{called}"' in document.split("</tools>")[0]
+        assert not set(called.split("_")) & corpus.UNSEEN_NAME_PARTS  # the schema probe's names are copied
     early = corpus.documents_for_step(rng, 0, 8000, 400)
     assert not any(d.startswith("<tools>") for d in early)
 

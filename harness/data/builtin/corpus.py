@@ -182,15 +182,40 @@ def _far_repeat(rng):
     return f"{first.format(s=sequence)}\n{filler}\n{again.format(s=sequence)}"
 
 
+API_VERBS = VERBS + ["send", "search", "set", "play", "track", "cancel", "count", "fetch", "convert", "plan", "share"]
+API_NOUNS = sorted(
+    {entry[0] for entry in VOCABULARY}
+    | set(ITEMS + OBJECTS)
+    | {"price", "score", "user", "account", "flight", "hotel", "recipe", "movie", "invoice", "balance", "route"}
+    | {"distance", "forecast", "meeting", "alarm", "playlist", "message", "budget", "stock", "news", "review"}
+    | {"parcel", "contact", "profile", "lesson", "garden", "train", "rating", "title", "language", "colour"}
+)
+# No part of an unseen tool's name: the schema probe asks for one of those names, so its words must be copied.
+UNSEEN_NAME_PARTS = {part for tool in UNSEEN_TOOLS for part in tool.name.split("_")} - set(API_VERBS)
+API_NOUNS = [noun for noun in API_NOUNS if noun not in UNSEEN_NAME_PARTS]
+
+
+def _api_name(rng) -> str:
+    """verb_noun or verb_noun_noun, never a tool of the built-in tools generator (training or unseen)."""
+    while True:
+        parts = [rng.choice(API_VERBS), *rng.sample(API_NOUNS, 1 if rng.random() < 0.75 else 2)]
+        name = "_".join(parts)
+        if name not in GENERATOR_TOOLS:
+            return name
+
+
 def _api_tool(rng, name: str) -> tuple[dict, dict]:
     """An invented tool's JSON schema and the arguments of one call to it."""
     fields = rng.sample(sorted(FIELDS), rng.randint(1, 3))
     types = {bool: "boolean", int: "integer", str: "string"}
     arguments = {field: FIELDS[field](rng) for field in fields}
     properties = {
-        field: {"type": types[type(value)], "description": f"The {field}"} for field, value in arguments.items()
+        field: {"type": types[type(value)], "description": rng.choice([f"The {field}", field.capitalize()])}
+        for field, value in arguments.items()
     }
-    description = f"{name.split('_')[0].capitalize()} a {name.split('_')[1]}."
+    verb, *nouns = name.split("_")
+    thing = " ".join(nouns)
+    description = rng.choice([f"{verb.capitalize()} the {thing}.", f"{verb.capitalize()} a {thing} by {fields[0]}."])
     schema = {
         "type": "function",
         "function": {
@@ -203,13 +228,15 @@ def _api_tool(rng, name: str) -> tuple[dict, dict]:
 
 
 def _api(rng):
-    """API documentation: a list of tools (JSON schemas), other text, then a request and the call it takes,
-    naming one of the listed tools and copying the request's values. Names are verb_object pairs outside the
-    built-in tools generator's (its training and unseen tools), so no evaluation tool appears."""
-    names, count = [], rng.randint(2, 6)
+    """API documentation: one to six tools (JSON schemas), other text, then a request and the call it takes.
+    The request names the tool's subject, seldom its verb, so the call's name has to be copied from the
+    listing (an unseen tool's name comes only from its schema), not put together from the request. Names
+    are never the built-in tools generator's (its training and unseen tools), so no evaluation tool appears."""
+    names = []
+    count = 1 if rng.random() < 0.35 else rng.randint(2, 6)
     while len(names) < count:
-        name = f"{rng.choice(VERBS)}_{rng.choice(OBJECTS)}"
-        if name not in GENERATOR_TOOLS and name not in names:
+        name = _api_name(rng)
+        if all(name.split("_")[1:] != other.split("_")[1:] for other in names):  # one tool per subject
             names.append(name)
     tools = [_api_tool(rng, name) for name in names]
     chosen, arguments = rng.choice(tools)
@@ -217,12 +244,15 @@ def _api(rng):
     listing = "\n".join(json.dumps(schema) for schema, _ in tools)
     filler = "\n".join(KINDS[rng.choice(["record", "facts", "words"])](rng) for _ in range(rng.randint(0, 6)))
     values = " and ".join(f"{k} {_value_text(v)}" for k, v in arguments.items())
-    verb, thing = name.split("_")
+    verb, *nouns = name.split("_")
+    thing = " ".join(nouns)
     request = rng.choice(
         [
+            f"What is the {thing} for {values}?",
+            f"I need the {thing}: {values}.",
+            f"Can you help with the {thing}? {values}.",
+            f"{values[0].upper()}{values[1:]}, the {thing} please.",
             f"Please {verb} the {thing} with {values}.",
-            f"{verb.capitalize()} a {thing}: {values}.",
-            f"I need to {verb} a {thing} ({values}).",
         ]
     )
     call = json.dumps({"name": name, "arguments": arguments})
