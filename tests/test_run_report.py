@@ -176,6 +176,42 @@ def test_report_over_several_runs(finished_run, tmp_path):
     assert len(read_json(tmp_path / "board" / "report.json")["rows"]) == 4
 
 
+def _report_rows(folder, out):
+    result = CliRunner().invoke(main, ["report", str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return [(row["run"], row["model"]) for row in read_json(out / "report.json")["rows"]]
+
+
+def test_report_reads_every_folder_a_command_writes(finished_run, tmp_path):
+    """A run, an evaluation folder (harness eval's layout: a run's stage), a folder of runs, and harness score's
+    output: each is a leaderboard without naming what wrote it."""
+    _, run_dir, _ = finished_run
+    assert _report_rows(run_dir, tmp_path / "run") == [("mini", "base"), ("mini", "tuned")]
+    assert _report_rows(run_dir / "eval" / "tuned", tmp_path / "eval") == [("eval", "tuned")]
+    assert _report_rows(run_dir.parent, tmp_path / "runs") == [("mini", "base"), ("mini", "tuned")]
+    records = [json.loads(line) for line in (run_dir / "eval/tuned/reasoning/samples.jsonl").read_text().splitlines()]
+    predictions = tmp_path / "mine.jsonl"
+    predictions.write_text("".join(json.dumps({"id": r["id"], "prediction": r["outputs"]}) + "\n" for r in records))
+    scored = CliRunner().invoke(main, ["score", "--suite", "reasoning", "--predictions", str(predictions)])
+    assert scored.exit_code == 0, scored.output
+    assert _report_rows(tmp_path / "mine", tmp_path / "score") == [(tmp_path.name, "mine")]
+    board = read_json(tmp_path / "score" / "report.json")
+    tuned = read_json(tmp_path / "run" / "report.json")["rows"][1]["results"]["reasoning"]["value"]
+    assert board["rows"][0]["results"]["reasoning"]["value"] == tuned  # the same outputs, the same score
+
+
+def test_a_summary_that_is_not_one_is_an_error_naming_its_file_and_field(finished_run, tmp_path):
+    _, run_dir, _ = finished_run
+    folder = tmp_path / "eval"
+    shutil.copytree(run_dir / "eval" / "tuned", folder)
+    summary = read_json(folder / "chat" / "summary.json")
+    del summary["n_items"]
+    (folder / "chat" / "summary.json").write_text(json.dumps(summary))
+    result = CliRunner().invoke(main, ["report", str(folder), "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "chat/summary.json: not a suite summary: n_items: Field required" in result.output
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -115,3 +115,21 @@ def test_a_schedule_adds_runs_on_fewer_training_clusters(study, tmp_path):
         held_out = read_json(folder / "runs" / f"without-{cluster}-k1" / "data" / "generalization.json")["held_out"]
         assert held_out[0] == cluster and len(held_out) == 2  # itself and one of the two others
     assert "k=1 | k=2" in (folder / "report.md").read_text()
+
+
+def test_the_report_of_a_study_has_its_base_and_every_run(study):
+    root, _, _ = study
+    result = CliRunner().invoke(main, ["report", str(root / "study"), "-o", str(root / "board")])
+    assert result.exit_code == 0, result.output
+    board = read_json(root / "board" / "report.json")
+    rows = [(row["run"], row["model"]) for row in board["rows"]]
+    assert rows == [
+        ("study", "base"),
+        ("without-counting", "base"),
+        ("without-counting", "tuned"),
+        ("without-extraction", "base"),
+        ("without-extraction", "tuned"),
+    ]
+    assert {run["run"] for run in board["runs"]} == {"without-counting", "without-extraction"}
+    held_out = next(r for r in board["runs"] if r["run"] == "without-counting")["clusters"]["counting"]
+    assert held_out["status"] == "held-out"

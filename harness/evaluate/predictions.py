@@ -9,8 +9,9 @@ from harness.evaluate.backends import Generation
 from harness.evaluate.episodes import step_calls
 from harness.evaluate.samples import score_record
 from harness.evaluate.suites import build_suite, summarize
-from harness.files import read_jsonl, write_json, write_text
+from harness.files import read_jsonl
 from harness.recipe import Recipe, SuiteSettings
+from harness.run_folder import EvalFolder, SuiteSummary
 
 
 def score_predictions(
@@ -58,26 +59,24 @@ def score_predictions(
             " (are its categories or tasks the ones the predictions answer? see --options)"
         )
     item_ids = {item.id for item in suite.items}
-    summary = {
-        "suite": suite.name,
-        "kind": suite.kind,
-        "model": Path(predictions).stem,  # the leaderboard's row: the predictions scored
-        "model_path": None,
-        "backend": "score",  # saved predictions, not generated here
-        "generation": None,
-        "predictions": str(predictions),
-        "n_items": len(records),
-        "n_missing": len(item_ids - set(by_id)),
-        "n_unknown": len(set(by_id) - item_ids),
-        "n_unreadable_lines": len(read.bad),
-        **({"unreadable_lines": read.bad_summary()} if read.bad else {}),
-        "metrics": summarize(suite, records),
-    }
-    suite_dir = Path(out_dir) / suite.name  # an eval folder's layout, so `harness report` reads it like one
-    write_text(suite_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    write_json(suite_dir / "summary.json", summary)
-    write_json(Path(out_dir) / "index.json", {"model": summary["model"], "suites": [suite.name]})
-    return summary
+    summary = SuiteSummary(
+        suite=suite.name,
+        kind=suite.kind,
+        model=Path(predictions).stem,  # the leaderboard's row: the predictions scored
+        backend="score",  # saved predictions, not generated here
+        predictions=str(predictions),
+        n_items=len(records),
+        n_missing=len(item_ids - set(by_id)),
+        n_unknown=len(set(by_id) - item_ids),
+        n_unreadable_lines=len(read.bad),
+        unreadable_lines=read.bad_summary() if read.bad else None,
+        metrics=summarize(suite, records),
+    )
+    folder = EvalFolder(out_dir)  # an evaluation folder, so `harness report` reads it like any other
+    folder.write_samples(suite.name, records)
+    written = folder.write_summary(summary)
+    folder.write_index(summary.model, [suite.name])
+    return written
 
 
 def _row_problem(row) -> str | None:

@@ -1,7 +1,7 @@
 """Render prompts once, generate in chunks, score, write per-sample records and a summary; resume.
 
-Layout: `<out>/<suite>/samples.jsonl` (one record per item, appended as chunks finish: samples.py) and
-`<out>/<suite>/summary.json` (written atomically). A rerun keeps every finished record whose settings
+Layout: an evaluation folder (`run_folder.py`): per suite, records appended as chunks finish (samples.py)
+and the summary (written atomically). A rerun keeps every finished record whose settings
 match and generates only the rest, so an interrupted eval ends with the same summary as an
 uninterrupted one. A sample that fails to generate or score is recorded as a failure with its reason.
 
@@ -23,13 +23,13 @@ from harness.evaluate.backends import BackendError, Generation, Request, pick_ba
 from harness.evaluate.episodes import run_episodes
 from harness.evaluate.samples import SampleStore, append_records, score_record
 from harness.evaluate.suites import Item, Suite, build_suite, suite_kind, summarize
-from harness.files import package_versions, read_json, write_json
+from harness.files import package_versions
 from harness.launch import distributed_state, is_main_process
 from harness.models.loading import load_tokenizer, resolve_model
 from harness.recipe import EvalSettings, GenerationSettings, ModelSettings
+from harness.run_folder import EvalFolder, SuiteSummary
 
 log = logging.getLogger(__name__)
-SUMMARY_VERSION = 1
 
 
 def sha256(text: str) -> str:
@@ -101,7 +101,7 @@ def evaluate(
             suite, tokenizer, backend_for, settings, out_dir / suite.name, model, model_path, reproduce
         )
     if is_main_process():
-        write_json(out_dir / "index.json", {"model": model, "suites": list(summaries)})  # suite order, for reports
+        EvalFolder(out_dir).write_index(model, list(summaries))
     return summaries
 
 
@@ -180,15 +180,15 @@ def run_suite(
             return None
         store.merge_shards(done)
     records = [done[item.id] for item in suite.items]
-    backend_name = (getattr(backend, "name", None) or settings.backend) if pending else _previous_backend(suite_dir)
+    folder = EvalFolder(suite_dir.parent)
+    earlier = folder.summary(suite.name) if not pending else None
+    backend_name = (getattr(backend, "name", None) or settings.backend) if pending else earlier and earlier.backend
     server = _served_this_suite(served_before, backend.describe()) if served_before else None
     summary = build_summary(suite, records, model, model_path, backend_name, server, settings, tokenizer, reproduce)
-    write_json(suite_dir / "summary.json", summary)
-    write_json(
-        suite_dir / "timing.json",
-        {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending), "processes": ranks},
-    )
-    return summary
+    written = folder.write_summary(summary)
+    timing = {"seconds": round(time.perf_counter() - started, 2), "generated": len(pending), "processes": ranks}
+    folder.write_timing(suite.name, timing)
+    return written
 
 
 def _skipped(suite: Suite) -> dict:
@@ -207,28 +207,26 @@ def build_summary(
     settings: EvalSettings,
     tokenizer,
     reproduce: dict | None,
-) -> dict:
-    """summary.json: the metrics of the records, and everything that made them."""
-    return {
-        "version": SUMMARY_VERSION,
-        "suite": suite.name,
-        "kind": suite.kind,
-        "model": model,
-        "model_path": model_path,
-        "backend": backend_name,
-        **({"server": server} if server else {}),
-        "n_items": len(records),
-        **({"skipped_rows": _skipped(suite)} if suite.skipped else {}),
-        "n_samples": sum(len(r["outputs"]) for r in records),
-        "metrics": summarize(suite, records),
-        "generation": settings.generation.model_dump(),
-        "chat_template_sha256": sha256(tokenizer.chat_template or ""),
-        "system_prompt_sha256": sha256(
-            json.dumps(sorted({m["content"] for i in suite.items for m in i.messages if m["role"] == "system"}))
-        ),
-        "packages": package_versions(),
-        "reproduce": reproduce or {},
-    }
+) -> SuiteSummary:
+    """The metrics of the records, and everything that made them."""
+    system_prompts = sorted({m["content"] for i in suite.items for m in i.messages if m["role"] == "system"})
+    return SuiteSummary(
+        suite=suite.name,
+        kind=suite.kind,
+        model=model,
+        model_path=model_path,
+        backend=backend_name,
+        server=server or None,
+        n_items=len(records),
+        skipped_rows=_skipped(suite) if suite.skipped else None,
+        n_samples=sum(len(r["outputs"]) for r in records),
+        metrics=summarize(suite, records),
+        generation=settings.generation.model_dump(),
+        chat_template_sha256=sha256(tokenizer.chat_template or ""),
+        system_prompt_sha256=sha256(json.dumps(system_prompts)),
+        packages=package_versions(),
+        reproduce=reproduce or {},
+    )
 
 
 def _generate_into(
@@ -301,11 +299,6 @@ def _served_this_suite(before: dict, after: dict) -> dict:
     """The server's URL and model, and the requests and tokens it served for this suite."""
     counts = ("requests", "prompt_tokens", "completion_tokens")
     return {key: after[key] - before[key] if key in counts else value for key, value in after.items()}
-
-
-def _previous_backend(suite_dir: Path) -> str | None:
-    path = suite_dir / "summary.json"
-    return read_json(path).get("backend") if path.exists() else None
 
 
 def _render_or_error(tokenizer, item: Item, chat_template_kwargs: dict) -> str | Generation:

@@ -17,6 +17,7 @@ from pathlib import Path
 from harness.evaluate.backends import Generation
 from harness.evaluate.suites import Item, Suite
 from harness.files import read_jsonl, write_text
+from harness.run_folder import SAMPLES_FILE
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -82,7 +83,7 @@ class SampleStore:
 
     def __init__(self, suite_dir: Path, fingerprint: str):
         self.suite_dir, self.fingerprint = suite_dir, fingerprint
-        self.path = suite_dir / "samples.jsonl"
+        self.path = suite_dir / SAMPLES_FILE
 
     def shards(self) -> list[Path]:
         return sorted(self.suite_dir.glob("samples.rank*.jsonl"))

@@ -25,7 +25,7 @@ from harness.files import read_json, write_json, write_text
 from harness.generalization import account
 from harness.launch import Launcher
 from harness.recipe import Recipe
-from harness.run_folder import RunFolder
+from harness.run_folder import EvalFolder, RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def leave_one_out(
     if made_for.exists() and read_json(made_for) != wanted:
         echo("the model, evaluation settings or seed changed since the base evaluation: evaluating it again")
         shutil.rmtree(base_dir)
-    if not (base_dir / "index.json").exists():  # the evaluation itself resumes from finished samples
+    if not EvalFolder(base_dir).is_complete:  # the evaluation itself resumes from finished samples
         echo(f"base model: evaluating {recipe.model.name} once for every run")
         if jobs is not None:
             _wait(_executor(study_dir, jobs), {"base evaluation": base_command}, echo)

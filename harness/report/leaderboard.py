@@ -1,6 +1,7 @@
 """Eval summaries from one or many run folders -> one leaderboard.
 
-A row is one evaluated model (a run's `base` and `tuned`, or any folder of `<suite>/summary.json`).
+A row is one evaluated model: a run's `base` and `tuned`, an evaluation folder (`harness eval`, `harness
+score`), a study's base and runs (`run_folder.evaluations` finds them).
 Each suite contributes its headline metric with the item count and a 95% confidence interval: Wilson
 for pass/fail accuracies, a seeded bootstrap over items for graded scores (ROUGE-L). `delta` is the
 difference to the base model of the same run.
@@ -26,8 +27,17 @@ from pathlib import Path
 
 from harness import __version__
 from harness.evaluate.suites import kinds, mean
-from harness.files import read_json, read_jsonl
-from harness.run_folder import RunFolder
+from harness.files import read_json
+from harness.run_folder import (
+    REPAIR,
+    SAMPLES_FILE,
+    EvalFolder,
+    Evaluation,
+    RunFolder,
+    SuiteSummary,
+    evaluations,
+    read_samples,
+)
 
 SCHEMA_VERSION = 1
 GRADED = {"score"}  # metrics in [0, 1] that are not pass/fail: bootstrap CI
@@ -51,29 +61,10 @@ def bootstrap(values: list[float], rounds: int = 1000, seed: int = 0) -> tuple[f
     return round(means[int(0.025 * rounds)], 4), round(means[int(0.975 * rounds) - 1], 4)
 
 
-REPAIR = "run the evaluation again (harness eval, or harness run): it keeps the readable records and redoes the rest"
-
-
 def suite_records(suite_dir: Path) -> list[dict]:
     """A suite's per-sample records (samples.jsonl), read once for the intervals and the generalization;
     lines that cannot be read are left out (`damaged_samples` says which)."""
     return read_samples(suite_dir)[0]
-
-
-def read_samples(suite_dir: Path) -> tuple[list[dict], dict | None]:
-    """(readable records, None or the unreadable lines: count, file, the first few named, how to repair)."""
-    path = suite_dir / "samples.jsonl"
-    if not path.exists():
-        return [], None
-    read, records = read_jsonl(path), []
-    for number, row in read.rows:
-        verdicts = row.get("verdicts") if isinstance(row, dict) else None
-        if isinstance(verdicts, list) and all(isinstance(v, dict) for v in verdicts):
-            records.append(row)
-        else:
-            read.bad.append((number, "not a sample record (no list of verdicts)"))
-    read.bad.sort()
-    return records, ({**read.bad_summary(), "repair": REPAIR} if read.bad else None)
 
 
 def item_scores(records: list[dict], metric: str) -> list[float]:
@@ -85,34 +76,24 @@ def item_scores(records: list[dict], metric: str) -> list[float]:
     return scores
 
 
-def model_dirs(path: Path) -> list[tuple[str, str, Path]]:
-    """(run name, model label, folder of suite summaries) under a run folder or an eval folder."""
-    path = Path(path)
-    if RunFolder(path).eval_dir().is_dir():
-        return [(path.name, d.name, d) for d in sorted(RunFolder(path).eval_dir().iterdir()) if _has_summaries(d)]
-    if _has_summaries(path):
-        return [(path.parent.name, path.name, path)]
-    return [(path.name, d.name, d) for d in sorted(path.iterdir()) if d.is_dir() and _has_summaries(d)]
-
-
-def _has_summaries(folder: Path) -> bool:
-    return folder.is_dir() and any((d / "summary.json").exists() for d in folder.iterdir() if d.is_dir())
-
-
 def collect(paths: list[str | Path]) -> dict:
-    rows, suites, runs = [], {}, []
+    rows, suites, runs, run_folders = [], {}, [], []
     for path in paths:
-        entries = model_dirs(Path(path))
-        if not entries:
-            raise ValueError(f"{path}: no eval summaries found (expected <run>/eval/<model>/<suite>/summary.json)")
-        account_path = RunFolder(path).generalization
-        account = read_json(account_path) if account_path.exists() else None
-        for run, label, folder in entries:
-            rows.append(_row(run, label, folder, suites, account))
-        if RunFolder(path).train.is_dir() or RunFolder(path).steps.exists():
-            runs.append(_run_info(Path(path)))
+        found = evaluations(path)
+        if not found:
+            raise ValueError(
+                f"{path}: no evaluation found (a run folder, an evaluation folder of <suite>/summary.json as"
+                " harness eval and harness score write, or a study)"
+            )
+        for evaluation in found:
+            folder = evaluation.run_folder
+            account = read_json(folder.generalization) if folder and folder.generalization.exists() else None
+            rows.append(_row(evaluation, suites, account))
+            if folder and folder.root not in [f.root for f in run_folders]:
+                run_folders.append(folder)
+    runs = [_run_info(f.root) for f in run_folders if f.train.is_dir() or f.steps.exists()]
     _add_deltas(rows)
-    warnings = [w for path in paths for w in adapter_warnings(Path(path))]
+    warnings = [w for folder in run_folders for w in adapter_warnings(folder.root)]
     warnings += [
         f"{row['run']} / {row['model']} / {name}: incomplete: {result['incomplete']['count']} unreadable line(s) in "
         f"{result['incomplete']['file']} ({'; '.join(result['incomplete']['lines'][:3])}); {REPAIR}"
@@ -141,8 +122,8 @@ def adapter_warnings(run_dir: Path) -> list[str]:
     if not (folder.model / "adapter_config.json").exists() or not base.is_dir():
         return []
     warnings = []
-    for samples in sorted(tuned.glob("*/samples.jsonl")):
-        twin = base / samples.parent.name / "samples.jsonl"
+    for samples in sorted(tuned.glob(f"*/{SAMPLES_FILE}")):
+        twin = base / samples.parent.name / SAMPLES_FILE
         if not twin.exists():
             continue
         first = [r["outputs"] for r in suite_records(samples.parent)[:CANARIES]]
@@ -175,22 +156,16 @@ def zero_shot(account: dict, name: str, records: list[dict], metric: str) -> dic
     return result
 
 
-def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None = None) -> dict:
+def _row(evaluation: Evaluation, suites: dict, account: dict | None = None) -> dict:
     results, generation, backend, model_path = {}, None, None, None
-    order = read_json(folder / "index.json")["suites"] if (folder / "index.json").exists() else []
-    paths = sorted(
-        folder.glob("*/summary.json"),
-        key=lambda p: (order.index(p.parent.name) if p.parent.name in order else len(order), p.parent.name),
-    )
-    for summary_path in paths:
-        summary = read_json(summary_path)
-        name, kind = summary["suite"], summary["kind"]
+    for suite_dir, summary in evaluation.folder.summaries():
+        name, kind = summary.suite, summary.kind
         metric = kinds()[kind].headline if kind in kinds() else "accuracy"  # the suite kind's leaderboard column
         suites.setdefault(name, {"name": name, "kind": kind, "metric": metric})
-        metrics = summary["metrics"]
-        n = summary["n_items"]
+        metrics = summary.metrics
+        n = summary.n_items
         value = metrics.get(metric)
-        records, damaged = read_samples(summary_path.parent)
+        records, damaged = read_samples(suite_dir)
         scores = item_scores(records, metric)
         low, high = bootstrap(scores) if metric in GRADED else wilson((value or 0) * n, n)
         result = {
@@ -206,13 +181,13 @@ def _row(run: str, label: str, folder: Path, suites: dict, account: dict | None 
         if account is not None:
             result["zero_shot"] = zero_shot(account, name, records, metric)
         results[name] = result
-        generation, backend, model_path = summary.get("generation"), summary.get("backend"), summary.get("model_path")
+        generation, backend, model_path = summary.generation, summary.backend, summary.model_path
     values = [r["value"] for r in results.values() if r["value"] is not None]
     return {
-        "run": run,
-        "model": label,
+        "run": evaluation.run,
+        "model": evaluation.label,
         "model_path": model_path,
-        "is_base": label == "base",
+        "is_base": evaluation.label == "base",
         "average": round(sum(values) / len(values), 4) if values else None,
         "results": results,
         "generation": generation,
@@ -247,15 +222,15 @@ def cluster_scores(run_dir: Path) -> dict:
     statuses = {c: e["status"] for suite in account["suites"].values() for c, e in suite["clusters"].items()}
     scores: dict[str, dict[str, list[float]]] = {}
     for stage in ("base", "tuned"):
-        for summary_path in sorted(folder.eval_dir(stage).glob("*/summary.json")):
-            summary, name = read_json(summary_path), summary_path.parent.name
-            if summary["kind"] == "lm_eval":
+        for suite_dir, summary in EvalFolder(folder.eval_dir(stage)).summaries():
+            name = suite_dir.name
+            if summary.kind == "lm_eval":
                 for task, cluster in _lm_eval_clusters(account, summary):
-                    scores.setdefault(cluster, {}).setdefault(stage, []).append(summary["metrics"][task])
+                    scores.setdefault(cluster, {}).setdefault(stage, []).append(summary.metrics[task])
                 continue
             clusters = account.get("item_clusters", {}).get(name, {})
-            metric = kinds()[summary["kind"]].headline if summary["kind"] in kinds() else "accuracy"
-            records = suite_records(summary_path.parent)
+            metric = kinds()[summary.kind].headline if summary.kind in kinds() else "accuracy"
+            records = suite_records(suite_dir)
             for record, score in zip(records, item_scores(records, metric), strict=True):
                 cluster = clusters.get(record["id"])
                 if cluster:
@@ -277,13 +252,13 @@ def cluster_scores(run_dir: Path) -> dict:
     return result
 
 
-def _lm_eval_clusters(account: dict, summary: dict):
+def _lm_eval_clusters(account: dict, summary: SuiteSummary):
     """(metric key, cluster) for each task of an lm_eval summary whose cluster is known: the suite's headline
     metric where the task has it, else the task's first metric (tasks of one suite may score differently)."""
-    headline = summary["headline_metric"].split("/", 1)[-1]
-    clusters = account["suites"].get(summary["suite"], {}).get("task_clusters", {})
+    headline = (summary.headline_metric or "").split("/", 1)[-1]
+    clusters = account["suites"].get(summary.suite, {}).get("task_clusters", {})
     for task, cluster in clusters.items():
-        own = [key for key in summary["metrics"] if key.startswith(f"{task}/")]
+        own = [key for key in summary.metrics if key.startswith(f"{task}/")]
         key = f"{task}/{headline}" if f"{task}/{headline}" in own else next(iter(own), None)
         if key and cluster:
             yield key, cluster

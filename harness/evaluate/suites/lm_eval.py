@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.evaluate.backends import BACKENDS
 from harness.evaluate.suites import SuiteKind
-from harness.files import package_versions, write_json, write_text
+from harness.files import package_versions
 from harness.models.loading import adapter_base
+from harness.run_folder import EvalFolder, SuiteSummary
 
 
 class LmEvalOptions(BaseModel):
@@ -68,7 +69,6 @@ def run_lm_eval(
     dtype: str = "auto",
     reproduce: dict | None = None,
 ) -> dict:
-    import json
 
     import lm_eval
     import torch
@@ -125,26 +125,25 @@ def run_lm_eval(
         for s in samples
     ]
     documents = {(r["task"], r["doc_id"]) for r in records}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in records))
-    summary = {
-        "version": 1,
-        "suite": suite.name or "lm_eval",
-        "kind": "lm_eval",
-        "model": model,
-        "model_path": model_path,
-        "backend": lm_eval_model,
-        "n_items": len(documents),
-        "n_samples": len(documents),
-        "headline_metric": headline_key,
-        "metrics": {**metrics, "accuracy": metrics.get(headline_key)},
-        "generation": {"lm_eval": {k: v for k, v in options.items()}},
-        "task_versions": results.get("versions", {}),
-        "packages": package_versions(),
-        "reproduce": reproduce or {},
-    }
-    write_json(out_dir / "summary.json", summary)
-    return summary
+    name = suite.name or "lm_eval"
+    folder = EvalFolder(out_dir.parent)
+    folder.write_samples(name, records)
+    summary = SuiteSummary(
+        suite=name,
+        kind="lm_eval",
+        model=model,
+        model_path=model_path,
+        backend=lm_eval_model,
+        n_items=len(documents),
+        n_samples=len(documents),
+        headline_metric=headline_key,
+        metrics={**metrics, "accuracy": metrics.get(headline_key)},
+        generation={"lm_eval": dict(options)},
+        task_versions=results.get("versions", {}),
+        packages=package_versions(),
+        reproduce=reproduce or {},
+    )
+    return folder.write_summary(summary)
 
 
 KIND = SuiteKind("lm_eval", None, options=LmEvalOptions, run=run_lm_eval)
