@@ -3,12 +3,24 @@
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from harness.evaluate.backends import Generation
 from harness.evaluate.runner import evaluate
 from harness.evaluate.scorers import text
-from harness.evaluate.suites import Item, SuiteError, SuiteKind, build_suite, check_options, kinds, mean, register
+from harness.evaluate.suites import (
+    Item,
+    ReportPart,
+    SuiteError,
+    SuiteKind,
+    build_suite,
+    check_options,
+    kinds,
+    mean,
+    register,
+)
 from harness.files import read_json
 from harness.recipe import EvalSettings, GenerationSettings, SuiteSettings, recipe_json_schema
 from harness.report.leaderboard import collect
+from harness.report.render import markdown
 
 
 class EchoOptions(BaseModel):
@@ -65,6 +77,55 @@ def test_a_kinds_options_are_checked_and_names_are_registered_once(echo):
         build_suite(SuiteSettings(suite="echo", options={"colour": "red"}))
     with pytest.raises(SuiteError, match="already registered"):
         register(ECHO)
+
+
+def by_parity(records: list[dict]) -> dict:
+    """The kind's own breakdown: accuracy on the even and on the odd numbers."""
+    correct = {r["id"]: r["verdicts"][0]["correct"] for r in records}
+    return {
+        "by_parity": {
+            parity: mean(c for i, c in correct.items() if int(i.split("-")[1]) % 2 == rest)
+            for parity, rest in (("even", 0), ("odd", 1))
+        }
+    }
+
+
+PARITY = SuiteKind(
+    "parity_echo",
+    echo_items,
+    by_parity,
+    options=EchoOptions,
+    report_part=ReportPart(
+        "Echo by parity (%):",
+        [("Even", "by_parity", "even"), ("Odd", "by_parity", "odd"), ("Prime", "by_parity", "prime")],
+        "A kind's own note.",
+    ),
+)
+
+
+class EvenParrot:
+    """A backend that repeats the even numbers right and fails the odd ones, without a model."""
+
+    name = "parrot"
+
+    def generate(self, requests, settings):
+        said = [r.messages[-1]["content"].removeprefix("Repeat: ") for r in requests]
+        return [[Generation(s if int(s[-1]) % 2 == 0 else "no", "stop", 1)] * settings.n for s in said]
+
+
+def test_a_kinds_report_part_is_its_own_table_in_the_report(tmp_path):
+    register(PARITY)
+    try:
+        settings = EvalSettings(backend="transformers", suites=[SuiteSettings(suite="parity_echo", name="echoes")])
+        evaluate("tiny", settings, tmp_path / "eval" / "tuned", backend=EvenParrot())
+        report = markdown(collect([tmp_path]))
+    finally:
+        kinds().pop(PARITY.name)
+    lines = report.splitlines()
+    header = lines.index("| Model | Suite | Even | Odd | Prime |")  # the suite's name, its kind's columns
+    assert lines[header - 2 : header] == ["Echo by parity (%):", ""] and lines[header + 1] == "|---|---|---|---|---|"
+    assert lines[header + 2].endswith("| echoes | 100.0 | 0.0 | – |")  # – where the suite has no such value
+    assert lines[header + 3 : header + 5] == ["", "A kind's own note."] and "BFCL" not in report
 
 
 def test_the_shipped_kinds_check_their_options_too():

@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+from harness.evaluate.suites import kinds
 from harness.files import write_json, write_text
 from harness.report.leaderboard import SCHEMA_VERSION
 
@@ -48,7 +49,7 @@ def markdown(board: dict) -> str:
     ]
     notes += cluster_tables(board)
     notes += zero_shot_table(board)
-    notes += bfcl_table(board)
+    notes += kind_tables(board)
     settings = {json.dumps(row["generation"], sort_keys=True) for row in board["rows"] if row["generation"]}
     for setting in sorted(settings):
         notes += ["", f"Generation settings: `{setting}`"]
@@ -165,54 +166,38 @@ def zero_shot_table(board: dict) -> list[str]:
     return lines
 
 
-BFCL_COLUMNS = [
-    ("Overall (BFCL v4)", "bfcl", "overall"),
-    ("Weight ran", "bfcl", "weight_ran"),
-    ("Score over what ran", "bfcl", "score_over_ran"),
-    ("Non-live AST", "bfcl", "non_live"),
-    ("Simple", "bfcl", "simple"),
-    ("Multiple", "by_category", "multiple"),
-    ("Parallel", "by_category", "parallel"),
-    ("Parallel multiple", "by_category", "parallel_multiple"),
-    ("Live AST", "bfcl", "live"),
-    ("Live simple", "by_category", "live_simple"),
-    ("Live multiple", "by_category", "live_multiple"),
-    ("Live parallel", "by_category", "live_parallel"),
-    ("Live parallel multiple", "by_category", "live_parallel_multiple"),
-    ("Irrelevance", "bfcl", "irrelevance"),
-    ("Relevance", "bfcl", "relevance"),
-    ("Multi-turn", "bfcl", "multi_turn"),
-    ("Multi-turn base", "by_category", "multi_turn_base"),
-    ("Missing function", "by_category", "multi_turn_miss_func"),
-    ("Missing parameter", "by_category", "multi_turn_miss_param"),
-    ("Long context", "by_category", "multi_turn_long_context"),
-]
-BFCL_NOTE = (
-    "Overall is BFCL v4's weighted score (non-live 10, live 10, irrelevance 10, multi-turn 30, agentic 40) and shows "
-    "– unless every part ran; the agentic part (web search, memory) does not run here. Score over what ran weighs "
-    "the parts that did, which carry the share of the weight in Weight ran."
-)
-
-
-def bfcl_table(board: dict) -> list[str]:
-    """BFCL suites as the BFCL leaderboard's columns (– where a column's categories did not run)."""
-    rows = [
-        (row, name, r["details"])
-        for row in board["rows"]
-        for name, r in row["results"].items()
-        if "bfcl" in r.get("details", {})
-    ]
-    if not rows:
-        return []
-    lines = [
-        "",
-        "| Model | Suite | " + " | ".join(c for c, _, _ in BFCL_COLUMNS) + " |",
-        "|---|---|" + "---|" * len(BFCL_COLUMNS),
-    ]
-    for row, name, details in rows:
-        cells = [_pct(details.get(group, {}).get(key)) for _, group, key in BFCL_COLUMNS]
-        lines.append(f"| {row['run']} / {row['model']} | {name} | " + " | ".join(cells) + " |")
-    return [*lines, "", BFCL_NOTE]
+def kind_tables(board: dict) -> list[str]:
+    """Each suite kind's own table (its `report_part`), one row per model and suite of the kind."""
+    registered = kinds()
+    by_kind: dict[str, list[str]] = {}  # kind -> its suites, in the board's order
+    for suite in board["suites"]:
+        kind = registered.get(suite["kind"])
+        if kind and kind.report_part:
+            by_kind.setdefault(kind.name, []).append(suite["name"])
+    lines = []
+    for kind_name, names in by_kind.items():
+        part = registered[kind_name].report_part
+        rows = [
+            (row, name, r.get("details", {}))
+            for row in board["rows"]
+            for name, r in row["results"].items()
+            if name in names
+        ]
+        if not rows:
+            continue
+        lines += [
+            "",
+            part.title,
+            "",
+            "| Model | Suite | " + " | ".join(header for header, _, _ in part.columns) + " |",
+            "|---|---|" + "---|" * len(part.columns),
+        ]
+        for row, name, details in rows:
+            cells = [_pct((details.get(group) or {}).get(key)) for _, group, key in part.columns]
+            lines.append(f"| {row['run']} / {row['model']} | {name} | " + " | ".join(cells) + " |")
+        if part.note:
+            lines += ["", part.note]
+    return lines
 
 
 def csv_text(board: dict) -> str:

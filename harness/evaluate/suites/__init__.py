@@ -5,7 +5,8 @@ the options it takes, its own metrics, its headline metric. `kinds()` registers 
 generators (`builtin.py`: reasoning, tools, chat, instruct, their test split by default), the real public
 sets read as they are (`gsm8k.py`, `bfcl.py`: the copies shipped in `evaluate/data/`, or `path`), and
 `lm_eval.py`, which runs lm-evaluation-harness instead of building items. A new kind is one module and one
-line in `kinds()`, or, from a project's own code, one `register(SuiteKind(...))` call.
+line in `kinds()`, or, from a project's own code, one `register(SuiteKind(...))` call; a kind whose metrics
+have their own breakdown gives the report's table for it as its `report_part`, so the report names no suite.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ class NoOptions(BaseModel):
 
 
 @dataclass(frozen=True)
+class ReportPart:
+    """A kind's own table in the Markdown report, one row per model and suite of the kind: the report renders it
+    from these columns and so never names a suite. A column is (header, group, key): the value
+    `details[group][key]` of the suite's result (its metrics less the headline), shown in %, – where absent."""
+
+    title: str  # the line above the table
+    columns: list[tuple[str, str, str]]
+    note: str = ""  # the line below it
+
+
+@dataclass(frozen=True)
 class SuiteKind:
     """Everything the harness knows about one kind of suite."""
 
@@ -75,6 +87,7 @@ class SuiteKind:
     # A kind that runs by itself instead of building items (lm_eval): (model, model path, settings, backend
     # name, out dir, seed, dtype, reproduce) -> the summary, of the same shape as every suite's.
     run: Callable[..., dict] | None = None
+    report_part: ReportPart | None = None  # the kind's own breakdown table in the report, if it has one
 
 
 @functools.cache

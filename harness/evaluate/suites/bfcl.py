@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.data.formats import json_schema
 from harness.evaluate.episodes import Episode
 from harness.evaluate.scorers import bfcl_multi_turn, source_values, toolcall
-from harness.evaluate.suites import Item, SuiteError, SuiteKind, first_verdict, json_lines, mean
+from harness.evaluate.suites import Item, ReportPart, SuiteError, SuiteKind, first_verdict, json_lines, mean
 from harness.evaluate.suites.builtin import tool_metrics
 
 SHIPPED = Path(__file__).parents[1] / "data" / "bfcl"
@@ -250,4 +250,41 @@ def _bfcl_metrics(records: list[dict]) -> dict:
     return metrics
 
 
-KIND = SuiteKind("bfcl", _bfcl, _bfcl_metrics, options=BfclOptions, shipped_data=SHIPPED, pass_at_k=True)
+# The report's table for BFCL suites: the BFCL leaderboard's columns (– where a column's categories did not run).
+REPORT_PART = ReportPart(
+    "BFCL leaderboard columns (%):",
+    [
+        ("Overall (BFCL v4)", "bfcl", "overall"),
+        ("Weight ran", "bfcl", "weight_ran"),
+        ("Score over what ran", "bfcl", "score_over_ran"),
+        ("Non-live AST", "bfcl", "non_live"),
+        ("Simple", "bfcl", "simple"),
+        ("Multiple", "by_category", "multiple"),
+        ("Parallel", "by_category", "parallel"),
+        ("Parallel multiple", "by_category", "parallel_multiple"),
+        ("Live AST", "bfcl", "live"),
+        ("Live simple", "by_category", "live_simple"),
+        ("Live multiple", "by_category", "live_multiple"),
+        ("Live parallel", "by_category", "live_parallel"),
+        ("Live parallel multiple", "by_category", "live_parallel_multiple"),
+        ("Irrelevance", "bfcl", "irrelevance"),
+        ("Relevance", "bfcl", "relevance"),
+        ("Multi-turn", "bfcl", "multi_turn"),
+        ("Multi-turn base", "by_category", "multi_turn_base"),
+        ("Missing function", "by_category", "multi_turn_miss_func"),
+        ("Missing parameter", "by_category", "multi_turn_miss_param"),
+        ("Long context", "by_category", "multi_turn_long_context"),
+    ],
+    "Overall is BFCL v4's weighted score (non-live 10, live 10, irrelevance 10, multi-turn 30, agentic 40) and "
+    "shows – unless every part ran; the agentic part (web search, memory) does not run here. Score over what ran "
+    "weighs the parts that did, which carry the share of the weight in Weight ran.",
+)
+KIND = SuiteKind(
+    "bfcl",
+    _bfcl,
+    _bfcl_metrics,
+    options=BfclOptions,
+    shipped_data=SHIPPED,
+    pass_at_k=True,
+    report_part=REPORT_PART,
+)
