@@ -384,8 +384,12 @@ def test_the_vllm_command_carries_the_template_parser_name_and_cpu_settings(tool
 
     command, environment = vllm_command(tool_model, "tools", "127.0.0.1", 8123, engine_args=("--max-num-seqs", "4"))
     assert command[1:3] == ["-m", VLLM_SERVER]
-    options = dict(zip(command[3::2], command[4::2], strict=False))
-    assert options["--model"] == tool_model and options["--served-model-name"] == "tools"
+
+    def value(flag):
+        return command[command.index(flag) + 1]
+
+    assert value("--model") == tool_model and value("--tokenizer") == tool_model
+    assert value("--served-model-name") == "tools" and value("--port") == "8123"
     assert command[command.index("--chat-template") + 1].endswith("chat_template.jinja")
     assert command[command.index("--tool-call-parser") + 1] == "hermes" and "--enable-auto-tool-choice" in command
     assert command[command.index("--dtype") + 1] == "float32" and "--enforce-eager" in command

@@ -99,7 +99,7 @@ def _message(message: Any, where: str) -> dict:
             raise RowError(f"{where}: only assistant turns make tool calls")
         if not isinstance(tool_calls, list):
             raise RowError(f"{where}.tool_calls is a {type(tool_calls).__name__}, expected a list")
-        out["tool_calls"] = [_tool_call(call, f"{where}.tool_calls[{i}]") for i, call in enumerate(tool_calls)]
+        out["tool_calls"] = [read_tool_call(call, f"{where}.tool_calls[{i}]") for i, call in enumerate(tool_calls)]
     else:
         out.pop("tool_calls", None)
         if not (content or "").strip() and not reasoning and role != "tool":
@@ -120,29 +120,35 @@ def _content(content: Any, where: str) -> str | None:
     raise RowError(f"{where}.content is a {type(content).__name__}, expected a string (or text parts)")
 
 
-def _tool_call(call: Any, where: str) -> dict:
+def read_tool_call(call: Any, where: str) -> dict:
+    """A tool call as chat templates read it, `{type, id?, function: {name, arguments: object}}`, from the shapes
+    datasets, models and clients write: OpenAI's (arguments a JSON string or an object) or a flat `{name,
+    arguments}` (`parameters` in Llama's). The one reader of calls: training rows, model output (`tool_calls.py`)
+    and served requests. A RowError names `where`."""
     if not isinstance(call, dict):
         raise RowError(f"{where} is not an object")
     function = call.get("function", call)
     if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
         raise RowError(f"{where} has no function name")
-    arguments = parse_arguments(function.get("arguments", {}), where)
-    kept = {
-        key: value for key, value in call.items() if key not in ("function", "name", "arguments") and value is not None
-    }
-    extra = {key: value for key, value in function.items() if key not in ("name", "arguments") and value is not None}
+    arguments = _arguments(function.get("arguments", function.get("parameters")), where)
+    own = ("function", "name", "arguments", "parameters")
+    kept = {key: value for key, value in call.items() if key not in own and value is not None}
+    extra = {key: value for key, value in function.items() if key not in own and value is not None}
     return {"type": "function", **kept, "function": {"name": function["name"], "arguments": arguments, **extra}}
 
 
-def parse_arguments(arguments: Any, where: str) -> dict:
+def _arguments(arguments: Any, where: str) -> dict:
     if arguments is None:
         return {}
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except (json.JSONDecodeError, RecursionError) as error:
-            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
-            raise RowError(f"{where}.arguments is not valid JSON ({reason})") from None
+        except json.JSONDecodeError as error:
+            raise RowError(f"{where}.arguments is not valid JSON ({error.msg})") from None
+        except RecursionError:
+            raise RowError(f"{where}.arguments is not valid JSON (nested too deeply)") from None
+        except ValueError as error:  # an integer longer than Python's conversion limit
+            raise RowError(f"{where}.arguments is not valid JSON ({error})") from None
     if not isinstance(arguments, dict):
         raise RowError(f"{where}.arguments is a {type(arguments).__name__}, expected a JSON object")
     return arguments

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from harness.data.formats import TOOL_CALL
+from harness.data.formats import TOOL_CALL, RowError, read_tool_call
 
 MAX_CHARS = 50_000  # tool calls longer than this are rejected unparsed
 
@@ -48,11 +48,8 @@ def _loads(text: str):
 
 
 def _call(data, where: str) -> dict:
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise ParseError(f"{where} has no function name")
-    arguments = data.get("arguments", data.get("parameters", {}))
-    if isinstance(arguments, str):
-        arguments = _loads(arguments)
-    if not isinstance(arguments, dict):
-        raise ParseError(f"{where} arguments are not a JSON object")
-    return {"name": data["name"], "arguments": arguments}
+    try:
+        function = read_tool_call(data, where)["function"]
+    except RowError as error:
+        raise ParseError(str(error)) from None
+    return {"name": function["name"], "arguments": function["arguments"]}

@@ -41,20 +41,13 @@ def vllm_command(
     engine_args: tuple[str, ...] = (),
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that serve `model_path` with vLLM as the transformers engine would."""
-    import torch
+    from harness.evaluate.backends.vllm import as_flags, engine_options
 
-    from harness.evaluate.backends.vllm import CPU_DEFAULTS, lora_rank
-    from harness.models.loading import adapter_base, torch_dtype
-
-    base = adapter_base(model_path)
-    command = [sys.executable, "-m", VLLM_SERVER, "--model", base or model_path, "--tokenizer", model_path]
-    command += ["--host", host, "--port", str(port)]
-    # "auto" means what the transformers backend uses (float32 on a CPU), so both give the same outputs.
-    command += ["--dtype", str(torch_dtype(dtype)).removeprefix("torch.")]
-    if base:
+    options = engine_options(model_path, dtype, trust_remote_code)  # sets vLLM's CPU memory in os.environ
+    command = [sys.executable, "-m", VLLM_SERVER, *as_flags(options), "--host", host, "--port", str(port)]
+    if options.get("enable_lora"):
         # The adapter is served unmerged under the served name; the base keeps a name of its own.
-        command += ["--served-model-name", f"{name}-base", "--enable-lora", "--lora-modules", f"{name}={model_path}"]
-        command += ["--max-lora-rank", str(lora_rank(model_path))]
+        command += ["--served-model-name", f"{name}-base", "--lora-modules", f"{name}={model_path}"]
     else:
         command += ["--served-model-name", name]
     template = Path(model_path) / "chat_template.jinja"
@@ -62,13 +55,7 @@ def vllm_command(
         command += ["--chat-template", str(template)]
         if "<tool_call>" in template.read_text(encoding="utf-8"):
             command += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
-    if trust_remote_code:
-        command.append("--trust-remote-code")
-    environment = dict(os.environ)
-    if not torch.cuda.is_available():
-        command += [f"--{option.replace('_', '-')}" for option, on in CPU_DEFAULTS.items() if on]
-        environment.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default takes a large share of RAM
-    return command + list(engine_args), environment
+    return command + list(engine_args), dict(os.environ)
 
 
 def run_transformers(

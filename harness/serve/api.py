@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.data.formats import RowError, read_tool_call
+
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
@@ -148,21 +150,12 @@ class ChatRequest(_Sampling):
             if isinstance(message.content, list):
                 entry["content"] = "".join(part.text for part in message.content)
             for number, call in enumerate(message.tool_calls or []):
-                arguments = call.function.arguments
-                if isinstance(arguments, str):
-                    try:
-                        arguments = json.loads(arguments)
-                    except json.JSONDecodeError:
-                        raise APIError(
-                            400,
-                            "arguments are not valid JSON",
-                            f"messages.{index}.tool_calls.{number}.function.arguments",
-                        ) from None
-                entry["tool_calls"][number] = {
-                    "type": "function",
-                    "id": call.id,
-                    "function": {"name": call.function.name, "arguments": arguments},
-                }
+                where = f"messages.{index}.tool_calls.{number}"
+                given = {"id": call.id, "function": {"name": call.function.name, "arguments": call.function.arguments}}
+                try:
+                    entry["tool_calls"][number] = read_tool_call(given, where)
+                except RowError as error:
+                    raise APIError(400, str(error), where) from None
             rendered.append(entry)
         return rendered
 

@@ -15,6 +15,43 @@ from harness.models.template_checks import stop_token_ids
 from harness.recipe import GenerationSettings
 
 CPU_DEFAULTS = {"enforce_eager": True}
+CPU_KV_CACHE_GIB = "1"  # VLLM_CPU_KVCACHE_SPACE; vLLM's default takes a large share of RAM
+
+
+def engine_options(model_path: str, dtype: str = "auto", trust_remote_code: bool = False) -> dict:
+    """vLLM's engine arguments for a harness model folder, the one place they are decided: the offline backend
+    passes them to `vllm.LLM`, `harness serve --engine vllm` as the server's flags (`as_flags`), so both load
+    the model alike. A LoRA folder loads its base with the adapter served unmerged."""
+    import torch
+
+    from harness.models.loading import torch_dtype
+
+    base = adapter_base(model_path)
+    options = {
+        "model": base or model_path,
+        "tokenizer": model_path,
+        # "auto" means what the transformers backend uses (float32 on a CPU), so both give the same outputs.
+        "dtype": str(torch_dtype(dtype)).removeprefix("torch."),
+        "trust_remote_code": trust_remote_code,
+    }
+    if base:
+        options |= {"enable_lora": True, "max_lora_rank": lora_rank(model_path)}
+    if not torch.cuda.is_available():
+        options |= CPU_DEFAULTS
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
+    return options
+
+
+def as_flags(options: dict) -> list[str]:
+    """Engine arguments as vLLM's command-line flags (`enable_lora=True` -> `--enable-lora`)."""
+    flags = []
+    for key, value in options.items():
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            flags.append(flag)
+        elif value is not False and value is not None:
+            flags += [flag, str(value)]
+    return flags
 
 
 class VllmBackend:
@@ -28,33 +65,18 @@ class VllmBackend:
         chat_template: str | None = None,
         **llm_options,
     ):
-        import torch
-
-        if not torch.cuda.is_available():
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default takes a large share of RAM
+        options = engine_options(model_path, dtype, trust_remote_code)
         from vllm import LLM
 
         self.tokenizer = load_tokenizer(model_path, chat_template, trust_remote_code=trust_remote_code)
         self.stop_ids = sorted(stop_token_ids(self.tokenizer))
-        base = adapter_base(model_path)
         self.lora = None
-        options = {} if torch.cuda.is_available() else dict(CPU_DEFAULTS)
-        if base:
+        if options.get("enable_lora"):
             from vllm.lora.request import LoRARequest
 
             self.lora = LoRARequest("adapter", 1, model_path)
-            options.update(enable_lora=True, max_lora_rank=lora_rank(model_path))
-        options.update(llm_options)  # tensor_parallel_size, data_parallel_size, gpu_memory_utilization, ...
-        from harness.models.loading import torch_dtype
-
-        # "auto" means what the transformers backend uses (float32 on CPU), so both give the same outputs.
-        self.llm = LLM(
-            model=base or model_path,
-            tokenizer=model_path,
-            dtype=str(torch_dtype(dtype)).removeprefix("torch."),
-            trust_remote_code=trust_remote_code,
-            **options,
-        )
+        # tensor_parallel_size, data_parallel_size, gpu_memory_utilization, ... from the recipe
+        self.llm = LLM(**(options | llm_options))
 
     def generate(self, requests: list[Request], settings: GenerationSettings) -> list[list[Generation]]:
         from vllm import SamplingParams, TokensPrompt
